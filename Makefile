@@ -1,0 +1,80 @@
+# dasklab: a real Dask cluster in Docker Compose, and scenarios that exercise it.
+# `make` lists the targets. Everything a target needs is built on demand and
+# cached: a second `make up` builds and downloads nothing.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+COMPOSE ?= docker compose
+PY := .venv/bin/python
+BOOT := images/bootstrap
+# The host client reads the same Dask config as the containers.
+export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
+
+.PHONY: help up down clean ps logs scenarios test test-unit bench-startup \
+        images venv env prereqs lock
+
+##@ Cluster
+up: prereqs env images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
+	@echo "[up] starting the cluster ..."
+	@$(COMPOSE) up -d --wait --wait-timeout 300
+	@$(PY) -m scenarios.status
+
+down: ## Stop and remove the cluster's containers (volumes are kept)
+	@$(COMPOSE) down
+
+clean: ## Remove containers, volumes and the project's images
+	@if docker compose version >/dev/null 2>&1 && [ -f .env ]; then $(COMPOSE) down -v --remove-orphans; fi
+	@ids="$$(docker images -q --filter reference='dasklab/*')"; \
+	  if [ -n "$$ids" ]; then docker rmi -f $$ids >/dev/null && echo "[clean] removed dasklab images"; fi
+
+ps: ## Show the cluster's containers and their health
+	@$(COMPOSE) ps -a
+
+logs: ## Show logs (all services, or one: make logs s=worker-2)
+	@$(COMPOSE) logs --tail=200 $(s)
+
+##@ Scenarios
+scenarios: venv ## List the scenarios
+	@$(PY) -m scenarios list
+
+scenario-%: venv env ## Run one scenario against the running cluster (make scenario-tour)
+	@$(PY) -m scenarios $* $(ARGS)
+
+##@ Tests and benchmarks
+test: prereqs env images ## Unit tests, then integration tests on a separate test cluster
+	@$(PY) -m pytest
+
+test-unit: venv ## Unit tests only (no Docker needed)
+	@$(PY) -m pytest -m "not integration"
+
+bench-startup: prereqs env images ## Compose cluster startup vs LocalCluster, side by side
+	@$(PY) -m scenarios.bench_startup
+
+##@ Building blocks (run by the targets above when needed)
+prereqs: ## Check Docker and Compose v2 (installs Compose v2 where only v1 exists)
+	@bash $(BOOT)/prereqs.sh
+
+venv: ## Create .venv from the locked requirements (same versions as the images)
+	@bash $(BOOT)/venv.sh
+
+env: venv ## Create .env with defaults on first run, then validate it
+	@$(PY) -m scenarios.settings init
+
+images: venv ## Build the base image (offline bootstrap if needed) and the dask image
+	@base="$$(bash $(BOOT)/base.sh)" && \
+	  bash $(BOOT)/build-image.sh "$$($(PY) -m scenarios.settings get DASKLAB_IMAGE)" \
+	    images/dask/Dockerfile BASE_IMAGE="$$base" EXTRA_REQUIREMENTS="$(EXTRA_REQUIREMENTS)" -- \
+	    images/dask/entrypoint.sh images/requirements.lock
+
+lock: venv ## Re-resolve images/requirements*.in into the locks (needs the network)
+	@.venv/bin/pip install -q uv && cd images && \
+	  ../.venv/bin/uv pip compile requirements.in --generate-hashes --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 --no-header -q -o requirements.lock && \
+	  ../.venv/bin/uv pip compile requirements-dev.in -c requirements.lock --generate-hashes \
+	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -q \
+	    -o requirements-dev.lock
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+	  /^[a-zA-Z0-9_%-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# build-image.sh TAG DOCKERFILE [--build-arg K=V ...] -- INPUT_FILE...
+# Build TAG unless an image with that tag already carries a label equal to the
+# hash of its inputs (files, build args, base image id): a second `make up`
+# rebuilds nothing, and a changed lock or Dockerfile rebuilds exactly once.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+tag="$1"; dockerfile="$2"; shift 2
+build_args=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do build_args+=("$1"); shift; done
+shift || true
+inputs=("$dockerfile" "$@")
+
+base_id=""
+for arg in "${build_args[@]}"; do
+    case "$arg" in BASE_IMAGE=*) base_id="$(docker image inspect -f '{{.Id}}' "${arg#BASE_IMAGE=}")";; esac
+done
+hash="$( { cat "${inputs[@]}"; printf '%s\n' "${build_args[@]}" "$base_id"; } | sha256sum | cut -c1-16)"
+current="$(docker image inspect -f '{{index .Config.Labels "dasklab.inputs"}}' "$tag" 2>/dev/null || true)"
+if [ "$current" = "$hash" ]; then
+    echo "[images] $tag is up to date" >&2
+    exit 0
+fi
+
+args=()
+for arg in "${build_args[@]}"; do args+=(--build-arg "$arg"); done
+echo "[images] building $tag from $dockerfile (a few minutes on a cold machine) ..." >&2
+start=$SECONDS
+# The classic builder: it needs no buildx plugin and works on older engines.
+DOCKER_BUILDKIT=0 docker build --label "dasklab.inputs=$hash" -f "$dockerfile" -t "$tag" \
+    "${args[@]}" . 2>&1 | grep -E '^Step |^Successfully|rror' >&2
+status=${PIPESTATUS[0]}
+docker image prune -f --filter label=dasklab.stage=install >/dev/null
+[ "$status" = 0 ] || { echo "[images] ERROR: building $tag failed (see the step above)" >&2; exit "$status"; }
+echo "[images] built $tag in $((SECONDS - start)) s" >&2

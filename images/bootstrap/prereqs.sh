@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Check what `make up` needs from the machine, and provide Compose v2 where
+# only v1 exists. Every failure says what is wrong and how to fix it.
+set -euo pipefail
+
+say() { echo "[prereqs] $*" >&2; }
+die() { echo "[prereqs] ERROR: $*" >&2; exit 1; }
+
+command -v docker >/dev/null \
+    || die "the docker CLI is not installed. Install Docker Engine (on Debian: apt-get install docker.io)."
+docker info >/dev/null 2>&1 \
+    || die "the Docker engine is not running or not reachable ($(docker info 2>&1 | grep -m1 -i error || true)). Start it (systemctl start docker) or check DOCKER_HOST / your docker group membership."
+
+if ! docker compose version >/dev/null 2>&1; then
+    say "Compose v2 ('docker compose') is missing; installing it as a CLI plugin"
+    bash "$(dirname "$0")/compose-v2.sh" \
+        || die "could not install Compose v2. Install the docker-compose-plugin package (Docker's apt repository) or put a 'docker-compose' v2 binary in ~/.docker/cli-plugins/."
+fi
+version="$(docker compose version --short 2>/dev/null || echo 0)"
+case "$version" in
+    1.*|0) die "'docker compose' reports version $version; dasklab needs Compose v2 (2.20 or newer).";;
+esac

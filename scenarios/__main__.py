@@ -1,0 +1,79 @@
+"""python -m scenarios [list | NAME [--json] [--set key=value ...]]
+
+Exit status: 0 pass, 1 fail or error, 2 bad usage (unknown scenario, bad
+settings), 3 cluster not reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import registry
+from .result import render
+from .settings import SettingsError
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_params(pairs: list[str]) -> dict:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        params[key.replace("-", "_")] = _value(value)
+    return params
+
+
+def list_scenarios() -> str:
+    width = max(map(len, registry.SCENARIOS))
+    return "\n".join(f"  {name.ljust(width)}  {summary}"
+                     for name, (_, summary) in registry.SCENARIOS.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scenarios", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", nargs="?", default="list")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a scenario parameter, e.g. --set rows=1000000")
+    args = parser.parse_args(argv)
+
+    if args.name == "list":
+        print(list_scenarios())
+        return 0
+    if args.name not in registry.SCENARIOS:
+        print(f"error: {registry.UnknownScenario(args.name)}\n\nScenarios:\n{list_scenarios()}",
+              file=sys.stderr)
+        return 2
+    params = parse_params(args.set)
+
+    from .lab import ClusterDown, open_lab
+
+    try:
+        lab = open_lab()
+    except SettingsError as e:
+        print(f"error: invalid settings:\n{e}", file=sys.stderr)
+        return 2
+    except ClusterDown as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    try:
+        result = registry.run(args.name, lab, **params)
+    finally:
+        lab.close()
+    print(result.to_json() if args.json else render(result))
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""The Docker SDK side of the lab: which container and volume is behind a
+compose service. Faults (kill, wipe) build on this."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def docker_client():
+    import docker
+
+    return docker.from_env(timeout=30)
+
+
+def container(project: str, service: str):
+    """The container of one compose service (running or not)."""
+    found = docker_client().containers.list(all=True, filters={"label": [
+        f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]})
+    if not found:
+        raise LookupError(f"no container for service {service!r} in compose project {project!r}")
+    return found[0]
+
+
+def volume_at(project: str, service: str, path: str = "/data") -> str | None:
+    """Name of the named volume mounted at `path` in the service's container."""
+    for mount in container(project, service).attrs["Mounts"]:
+        if mount.get("Destination") == path:
+            return mount.get("Name") or mount.get("Source")
+    return None

@@ -1,0 +1,116 @@
+"""What a scenario gets: a connected client plus handles on the cluster.
+
+`open_lab()` fails fast, with the fix in the message, when the cluster is not
+running: a TCP probe of the scheduler port answers in milliseconds, where a bare
+`Client(...)` would wait out its 30 s connect timeout and end in a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from .compose import Compose
+from .settings import ROOT, load, validate
+
+CONNECT_TIMEOUT = 10  # seconds; the promise is "a clear message within 10 s"
+
+
+class ClusterDown(RuntimeError):
+    """No usable scheduler; the message names `make up`."""
+
+
+def use_lab_config() -> None:
+    """Make the client read compose/dask.yaml, like every container does."""
+    import dask
+
+    if "DASK_CONFIG" not in os.environ:
+        os.environ["DASK_CONFIG"] = str(ROOT / "compose" / "dask.yaml")
+        dask.config.refresh()
+
+
+def scheduler_address(values: dict[str, str]) -> str:
+    return os.environ.get("DASKLAB_SCHEDULER", f"tcp://127.0.0.1:{values['SCHEDULER_PORT']}")
+
+
+def dashboard_url(values: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{values['DASHBOARD_PORT']}/status"
+
+
+def probe(address: str, timeout: float = 2.0) -> bool:
+    u = urlparse(address)
+    try:
+        socket.create_connection((u.hostname, u.port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT):
+    from distributed import Client
+
+    if not probe(address):
+        raise ClusterDown(
+            f"no Dask scheduler answers at {address}: the cluster is not running.\n"
+            "Start it with `make up` (and `make ps` shows its state)."
+        )
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as e:
+        raise ClusterDown(
+            f"the scheduler at {address} accepts connections but did not answer "
+            f"within {timeout:.0f} s ({e}).\nCheck `make ps` and `make logs s=scheduler`; "
+            "`make up` waits until it is healthy."
+        ) from e
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
+               interval: float = 0.2, state: Callable[[], Any] | None = None) -> Any:
+    """Poll `predicate` until it returns something truthy; raise TimeoutError
+    naming what was awaited and the last state seen. Bounded in time and count."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 2):
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    seen = state() if state else value
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; last state: {seen!r}")
+
+
+@dataclass
+class Lab:
+    client: Any  # distributed.Client
+    settings: dict[str, str]
+    compose: Compose = field(default_factory=Compose)
+
+    @property
+    def dashboard_url(self) -> str:
+        return dashboard_url(self.settings)
+
+    def workers_by_name(self) -> dict[str, dict]:
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return {str(w["name"]): {"address": addr, **w} for addr, w in info.items()}
+
+    def wait_for_workers(self, names: set[str], timeout: float = 60) -> dict[str, dict]:
+        return wait_until(
+            lambda: (w := self.workers_by_name()) and names <= set(w) and w,
+            timeout, f"workers {sorted(names)} to be registered",
+            state=lambda: sorted(self.workers_by_name()),
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_lab(project: str | None = None) -> Lab:
+    values = validate(load())
+    compose = Compose(project=project or os.environ.get("DASKLAB_PROJECT", "dasklab"))
+    use_lab_config()
+    return Lab(client=connect(scheduler_address(values)), settings=values, compose=compose)

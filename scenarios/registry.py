@@ -1,0 +1,45 @@
+"""The one list of scenarios. The CLI, `make scenarios` and the tests read it."""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from types import ModuleType
+
+from .result import ERROR, Result
+
+# name -> (module, one-line summary). Modules are imported only when run.
+SCENARIOS: dict[str, tuple[str, str]] = {
+    "tour": ("scenarios.tour",
+             "Cast of characters: scheduler, nannies, workers, volumes, versions side by side"),
+}
+
+
+class UnknownScenario(KeyError):
+    def __str__(self) -> str:
+        return (f"unknown scenario {self.args[0]!r}; valid scenarios: "
+                + ", ".join(sorted(SCENARIOS)))
+
+
+def module(name: str) -> ModuleType:
+    if name not in SCENARIOS:
+        raise UnknownScenario(name)
+    return importlib.import_module(SCENARIOS[name][0])
+
+
+def run(name: str, lab, **params) -> Result:
+    """Run one scenario; an exception becomes an `error` verdict, never a pass.
+    On any verdict but pass, evidence (logs, ps, cluster dump) is saved."""
+    mod = module(name)
+    start = time.monotonic()
+    try:
+        result = mod.run(lab, **params)
+    except Exception:  # noqa: BLE001 - the verdict carries it
+        result = Result(name=name, verdict=ERROR, error=traceback.format_exc())
+    result.seconds = time.monotonic() - start
+    if not result.passed:
+        from .evidence import save
+
+        result.evidence = save(lab, name)
+    return result

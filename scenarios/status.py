@@ -1,0 +1,39 @@
+"""python -m scenarios.status: the endpoints and a one-line summary of the
+running cluster (what `make up` prints at the end)."""
+
+from __future__ import annotations
+
+import sys
+
+from dask.utils import format_bytes
+
+from .lab import ClusterDown, open_lab
+from .settings import SettingsError
+
+
+def summary(lab) -> str:
+    workers = lab.workers_by_name()
+    threads = sum(w["nthreads"] for w in workers.values())
+    memory = sum(w["memory_limit"] or 0 for w in workers.values())
+    return (f"{len(workers)} workers ({', '.join(sorted(workers))}), {threads} threads, "
+            f"{format_bytes(memory)} memory")
+
+
+def main() -> int:
+    try:
+        lab = open_lab()
+    except (ClusterDown, SettingsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    try:
+        s = lab.settings
+        print(f"  scheduler  tcp://127.0.0.1:{s['SCHEDULER_PORT']}")
+        print(f"  dashboard  {lab.dashboard_url}")
+        print(f"  cluster    {summary(lab)}")
+    finally:
+        lab.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
