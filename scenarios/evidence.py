@@ -32,4 +32,4 @@ def save(lab, label: str) -> str:
         lab.client.dump_cluster_state(str(folder / "cluster-state"), format="yaml")
     except Exception as e:  # noqa: BLE001
         (folder / "cluster-state.error").write_text(repr(e))
-    return str(folder.relative_to(ROOT))
+    return str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)

@@ -28,7 +28,7 @@ for arg in "${build_args[@]}"; do args+=(--build-arg "$arg"); done
 echo "[images] building $tag from $dockerfile (a few minutes on a cold machine) ..." >&2
 start=$SECONDS
 # The classic builder: it needs no buildx plugin and works on older engines.
-DOCKER_BUILDKIT=0 docker build --label "dasklab.inputs=$hash" -f "$dockerfile" -t "$tag" \
+DOCKER_BUILDKIT=0 docker build --force-rm --label "dasklab.inputs=$hash" -f "$dockerfile" -t "$tag" \
     "${args[@]}" . 2>&1 | grep -E '^Step |^Successfully|rror' >&2
 status=${PIPESTATUS[0]}
 docker image prune -f --filter label=dasklab.stage=install >/dev/null

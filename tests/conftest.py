@@ -1,0 +1,106 @@
+"""Fixtures. Integration tests share one session-scoped cluster started by
+pytest-docker under its own compose project ("dasklab-test"), on its own ports
+and network, so `make test` works beside a running `make up` cluster. It is
+always torn down with its volumes; when a test failed, `docker compose ps`,
+logs and a cluster dump are saved first (see evidence/)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+from pytest_docker.plugin import get_docker_services
+
+from scenarios.compose import Compose
+from scenarios.settings import ROOT
+
+PROJECT = "dasklab-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "docker_services" in item.fixturenames or "lab" in item.fixturenames:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    return str(ROOT / "docker-compose.yml")
+
+
+@pytest.fixture(scope="session")
+def docker_compose_project_name() -> str:
+    return PROJECT
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    # Leftovers of an interrupted earlier run would clash: remove them first.
+    return ["down -v --remove-orphans --timeout 5", "up -d --wait --wait-timeout 300"]
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    return ["down -v --remove-orphans --timeout 10"]
+
+
+@pytest.fixture(scope="session")
+def test_env() -> dict[str, str]:
+    """Ports and network of the test cluster; Compose reads them before .env."""
+    return {
+        "SCHEDULER_PORT": str(_free_port()),
+        "DASHBOARD_PORT": str(_free_port()),
+        "NETWORK_PREFIX": "172.29.87",
+        "DASKLAB_PROJECT": PROJECT,
+        "DASK_CONFIG": str(ROOT / "compose" / "dask.yaml"),
+    }
+
+
+@pytest.fixture(scope="session")
+def docker_services(request, docker_compose_command, docker_compose_file,
+                    docker_compose_project_name, docker_setup, docker_cleanup, test_env):
+    """pytest-docker's cluster, but torn down even when `up` itself fails."""
+    saved = {k: os.environ.get(k) for k in test_env}
+    os.environ.update(test_env)
+    compose = Compose(project=PROJECT)
+    try:
+        with get_docker_services(docker_compose_command, docker_compose_file,
+                                 docker_compose_project_name, docker_setup,
+                                 docker_cleanup) as services:
+            yield services
+            if request.session.testsfailed:
+                _save_compose_evidence(compose)
+    except Exception:
+        _save_compose_evidence(compose)
+        subprocess.run(compose.cmd("down", "-v", "--remove-orphans", "--timeout", "5"),
+                       capture_output=True)
+        raise
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _save_compose_evidence(compose: Compose) -> None:
+    folder = ROOT / "evidence" / "pytest"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "compose-ps.txt").write_text(compose.ps())
+    (folder / "compose-logs.txt").write_text(compose.logs())
+    print(f"\n[dasklab] test cluster state saved in {folder}")
+
+
+@pytest.fixture(scope="session")
+def lab(docker_services):
+    from scenarios.lab import open_lab
+
+    lab = open_lab(project=PROJECT)
+    lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=60)
+    yield lab
+    lab.close()

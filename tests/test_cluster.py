@@ -1,0 +1,66 @@
+"""Integration tests against the real Compose test cluster (pytest-docker)."""
+
+import operator
+
+import pytest
+
+from scenarios import registry
+from scenarios.lab import wait_until
+
+WORKERS = {"worker-1", "worker-2", "worker-3"}
+
+
+def test_three_named_workers_connect(lab):
+    workers = lab.workers_by_name()
+    assert set(workers) == WORKERS
+    for name, w in workers.items():
+        assert w["address"].endswith(":9000"), "fixed worker port"
+        assert w["nthreads"] == int(lab.settings["WORKER_THREADS"])
+
+
+def test_computation_round_trips_and_is_correct(lab):
+    import dask.array as da
+    import numpy as np
+
+    # The workers build the data themselves; numpy rebuilds it on the client
+    # as an independent check of the result.
+    x = da.fromfunction(lambda i, j: i * 2000 + j, shape=(2000, 2000), chunks=(500, 500),
+                        dtype="float64")
+    local = np.arange(4_000_000, dtype="float64").reshape(2000, 2000)
+    assert (x @ x.T).trace().compute() == pytest.approx(np.trace(local @ local.T))
+    futures = lab.client.map(operator.mul, range(100), range(100))
+    assert lab.client.gather(futures) == [i * i for i in range(100)]
+    # Work really ran on several workers, not on the client.
+    ran_on = {addr for keys in lab.client.who_has(futures).values() for addr in keys}
+    assert len(ran_on) >= 2
+
+
+def test_tour_scenario_passes(lab):
+    result = registry.run("tour", lab)
+    assert result.verdict == "pass", result.notes + [result.error or ""]
+    rows = {row["name"]: row for row in result.tables["workers"]}
+    assert set(rows) == WORKERS
+    for name, row in rows.items():
+        assert row["hostname"] == name
+        assert row["volume"] == f"dasklab-test_{name}-data"
+        assert row["local_directory"].startswith("/data/")
+        assert row["nanny_pid"] != row["worker_pid"]
+    assert all(v["match"] for v in result.tables["versions"])
+    assert result.measurements["workers"] == 3
+
+
+def test_kill_and_start_worker_2_keeps_name_and_address(lab):
+    before = lab.workers_by_name()["worker-2"]["address"]
+    lab.compose.kill("worker-2")  # docker compose -p dasklab-test kill worker-2
+    try:
+        wait_until(lambda: set(lab.workers_by_name()) == WORKERS - {"worker-2"}, 30,
+                   "the scheduler to drop worker-2", state=lambda: sorted(lab.workers_by_name()))
+        assert len(lab.workers_by_name()) == 2
+    finally:
+        lab.compose.start("worker-2")
+    after = lab.wait_for_workers(WORKERS, timeout=90)
+    assert after["worker-2"]["address"] == before
+    # The restriction by name works again after the restart.
+    f = lab.client.submit(operator.add, 1, 2, workers=["worker-2"], pure=False)
+    assert f.result(timeout=30) == 3
+    assert lab.client.who_has(f)[f.key] == (before,)
