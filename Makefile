@@ -9,6 +9,8 @@ PY := .venv/bin/python
 BOOT := images/bootstrap
 # The host client reads the same Dask config as the containers.
 export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
+# Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
+export BASE_IMAGE PYTHON
 
 .PHONY: help up down clean ps logs scenarios test test-unit bench-startup \
         images venv env prereqs lock
