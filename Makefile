@@ -7,18 +7,22 @@ SHELL := /bin/bash
 COMPOSE ?= docker compose
 PY := .venv/bin/python
 BOOT := images/bootstrap
+# Keep in step with the store's image tag in docker-compose.yml.
+GARAGE_VERSION := 2.5.0
+export GARAGE_VERSION
 # The host client reads the same Dask config as the containers.
 export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up down clean ps logs scenarios test test-unit bench-startup \
+.PHONY: help up down clean ps logs objects s3-env scenarios test test-unit bench-startup \
         images venv env prereqs lock
 
 ##@ Cluster
 up: prereqs env images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
 	@echo "[up] starting the cluster ..."
 	@$(COMPOSE) up -d --wait --wait-timeout 300
+	@$(PY) -m scenarios.objects ensure
 	@$(PY) -m scenarios.status
 
 down: ## Stop and remove the cluster's containers (volumes are kept)
@@ -34,6 +38,12 @@ ps: ## Show the cluster's containers and their health
 
 logs: ## Show logs (all services, or one: make logs s=worker-2)
 	@$(COMPOSE) logs --tail=200 $(s)
+
+objects: venv env ## List the object store's buckets and objects with sizes (minio SDK)
+	@$(PY) -m scenarios.objects list
+
+s3-env: env ## Print `export` lines for the S3 variables (eval "$$(make -s s3-env)")
+	@$(PY) -m scenarios.settings s3-env
 
 ##@ Scenarios
 scenarios: venv ## List the scenarios
@@ -62,11 +72,16 @@ venv: ## Create .venv from the locked requirements (same versions as the images)
 env: venv ## Create .env with defaults on first run, then validate it
 	@$(PY) -m scenarios.settings init
 
-images: venv ## Build the base image (offline bootstrap if needed) and the dask image
+images: venv env ## Build the base image (offline bootstrap if needed), the dask and garage images
 	@base="$$(bash $(BOOT)/base.sh)" && \
 	  bash $(BOOT)/build-image.sh "$$($(PY) -m scenarios.settings get DASKLAB_IMAGE)" \
 	    images/dask/Dockerfile BASE_IMAGE="$$base" EXTRA_REQUIREMENTS="$(EXTRA_REQUIREMENTS)" -- \
-	    images/dask/entrypoint.sh images/requirements.lock
+	    images/dask/entrypoint.sh images/requirements.lock && \
+	  if [ "$$($(PY) -m scenarios.settings get STORE_BACKEND)" = garage ]; then \
+	    bash $(BOOT)/garage.sh && \
+	    bash $(BOOT)/build-image.sh dasklab/garage:$(GARAGE_VERSION) images/garage/Dockerfile \
+	      BASE_IMAGE="$$base" -- images/garage/entrypoint.sh images/garage/init.sh build/garage/garage; \
+	  else bash $(BOOT)/minio-image.sh; fi
 
 lock: venv ## Re-resolve images/requirements*.in into the locks (needs the network)
 	@.venv/bin/pip install -q uv && cd images && \

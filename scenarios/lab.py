@@ -15,7 +15,7 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from .compose import Compose
-from .settings import ROOT, load, validate
+from .settings import ROOT, compose_files, host_s3_env, load, validate
 
 CONNECT_TIMEOUT = 10  # seconds; the promise is "a clear message within 10 s"
 
@@ -111,6 +111,10 @@ class Lab:
 
 def open_lab(project: str | None = None) -> Lab:
     values = validate(load())
-    compose = Compose(project=project or os.environ.get("DASKLAB_PROJECT", "dasklab"))
+    compose = Compose(project=project or os.environ.get("DASKLAB_PROJECT", "dasklab"),
+                      files=tuple(compose_files(values)))
     use_lab_config()
+    # Same S3 variables as the containers, with the published endpoint: s3fs
+    # and pandas on the client need no storage_options either.
+    os.environ.update(host_s3_env(values))
     return Lab(client=connect(scheduler_address(values)), settings=values, compose=compose)

@@ -33,6 +33,7 @@ class Var:
     check: Callable[[str], str | None]  # returns a problem, or None if fine
     example: str
     doc: str
+    secret: bool = False  # generated on first run; never printed
 
     def default_value(self) -> str:
         return self.default() if callable(self.default) else self.default
@@ -78,6 +79,29 @@ def _check_image(value: str) -> str | None:
     return None
 
 
+def _check_hex(n: int, prefix: str = "") -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if not re.fullmatch(prefix + f"[0-9a-f]{{{n}}}", value):
+            return (f"must be {prefix!r} followed by " if prefix else "must be ") + \
+                f"{n} lowercase hex digits (delete the line and `make up` generates one)"
+        return None
+
+    return check
+
+
+def _check_choice(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _check_bucket(value: str) -> str | None:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", value):
+        return "must be 3-63 lowercase letters, digits or hyphens"
+    return None
+
+
 def _check_prefix(value: str) -> str | None:
     parts = value.split(".")
     if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts):
@@ -105,8 +129,47 @@ VARIABLES: dict[str, Var] = {
         Var("NETWORK_PREFIX", "172.29.86", _check_prefix, "172.29.86",
             "The cluster network is NETWORK_PREFIX.0/24; fixed addresses keep a "
             "restarted worker at the same address."),
+        Var("STORE_BACKEND", "garage", _check_choice("garage", "minio"), "garage",
+            "Object store: garage (built here from crates.io) or minio (needs MINIO_IMAGE locally)."),
+        Var("MINIO_IMAGE", "minio/minio:latest", _check_image, "minio/minio:latest",
+            "The MinIO image used when STORE_BACKEND=minio (pull or load it yourself)."),
+        Var("S3_PORT", "9000", _check_int(1024, 65535), "9000",
+            "Host port (on 127.0.0.1) of the object store's S3 API."),
+        Var("DASKLAB_BUCKET", "dasklab", _check_bucket, "dasklab",
+            "The bucket the scenarios read and write."),
+        Var("AWS_ACCESS_KEY_ID", lambda: "GK" + new_secret(12), _check_hex(24, "GK"),
+            "GK0123456789abcdef01234567", "S3 access key id (generated; Garage's key format).",
+            secret=True),
+        Var("AWS_SECRET_ACCESS_KEY", lambda: new_secret(32), _check_hex(64), "<64 hex digits>",
+            "S3 secret key (generated).", secret=True),
+        Var("GARAGE_RPC_SECRET", lambda: new_secret(32), _check_hex(64), "<64 hex digits>",
+            "Garage's RPC secret (generated).", secret=True),
+        Var("GARAGE_ADMIN_TOKEN", lambda: new_secret(32), _check_hex(64), "<64 hex digits>",
+            "Garage's admin API token (generated).", secret=True),
     ]
 }
+
+REGION = "garage"  # compose/garage.toml's s3_region; S3 clients must use it
+OVERLAYS = {"garage": "docker-compose.yml", "minio": "docker-compose.yml:compose/minio.yml"}
+
+
+def compose_files(values: dict[str, str]) -> list[str]:
+    return OVERLAYS[values.get("STORE_BACKEND", "garage")].split(":")
+
+
+def host_s3_env(values: dict[str, str]) -> dict[str, str]:
+    """The standard variables botocore, s3fs and pandas read, for a process on
+    the host (the containers get the same names with http://store:9000)."""
+    return {
+        "AWS_ACCESS_KEY_ID": values["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": values["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{values['S3_PORT']}",
+        # botocore >= 1.36 sends CRC checksums by default; non-AWS stores need these.
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+        "DASKLAB_BUCKET": values["DASKLAB_BUCKET"],
+    }
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -128,7 +191,7 @@ def load(path: Path = ENV_FILE, environ: dict[str, str] | None = None) -> dict[s
     """Settings as Compose sees them: defaults < .env < process environment."""
     environ = os.environ if environ is None else environ
     values = {name: var.default_value() for name, var in VARIABLES.items()
-              if not callable(var.default)}
+              if not var.secret}
     values.update(parse_env_file(path))
     values.update({k: environ[k] for k in VARIABLES if k in environ})
     return values
@@ -143,9 +206,13 @@ def problems(values: dict[str, str]) -> list[str]:
         problem = var.check(values[name])
         if problem:
             out.append(f"{name}={values[name]!r} {problem}. Example: {name}={var.example}")
-    ports = [values.get("SCHEDULER_PORT"), values.get("DASHBOARD_PORT")]
-    if ports[0] and ports[0] == ports[1]:
-        out.append(f"SCHEDULER_PORT and DASHBOARD_PORT are both {ports[0]}; they must differ")
+    ports = {}
+    for name in ("SCHEDULER_PORT", "DASHBOARD_PORT", "S3_PORT"):
+        if values.get(name):
+            ports.setdefault(values[name], []).append(name)
+    for port, names in ports.items():
+        if len(names) > 1:
+            out.append(f"{' and '.join(names)} are all {port}; they must differ")
     return out
 
 
@@ -158,7 +225,8 @@ def validate(values: dict[str, str]) -> dict[str, str]:
 
 def init_env_file(path: Path = ENV_FILE) -> list[str]:
     """Append every variable missing from `path` with its default (secrets
-    freshly generated). Never rewrites a value that is already there."""
+    freshly generated). Never rewrites a value that is already there, except
+    the derived COMPOSE_FILE line, kept in step with STORE_BACKEND."""
     existing = parse_env_file(path)
     added = [name for name in VARIABLES if name not in existing]
     if added:
@@ -173,8 +241,23 @@ def init_env_file(path: Path = ENV_FILE) -> list[str]:
         if text and not text.endswith("\n"):
             text += "\n"
         path.write_text(text + "\n".join(lines) + "\n")
-        path.chmod(0o600)  # it will hold credentials
+        path.chmod(0o600)  # it holds credentials
+    _sync_compose_file(path)
     return added
+
+
+def _sync_compose_file(path: Path) -> None:
+    """Compose itself reads COMPOSE_FILE from .env, so plain `docker compose
+    kill worker-2` uses the same files (base + MinIO overlay) as `make up`."""
+    values = parse_env_file(path)
+    wanted = OVERLAYS.get(values.get("STORE_BACKEND", "garage"))
+    if wanted is None or values.get("COMPOSE_FILE") == wanted:
+        return
+    keep = [l for l in path.read_text().splitlines()
+            if not l.startswith("COMPOSE_FILE=") and "derived from STORE_BACKEND" not in l]
+    keep += ["# Compose files, derived from STORE_BACKEND by `make up` (do not edit).",
+             f"COMPOSE_FILE={wanted}"]
+    path.write_text("\n".join(keep) + "\n")
 
 
 def new_secret(nbytes: int = 32) -> str:
@@ -184,9 +267,13 @@ def new_secret(nbytes: int = 32) -> str:
 def main(argv: list[str]) -> int:
     """`init` creates/completes .env then validates; `check` only validates;
     `get NAME` prints one value as Compose would see it."""
-    if not argv or argv[0] not in ("init", "check", "get"):
-        print("usage: python -m scenarios.settings {init|check|get NAME}", file=sys.stderr)
+    if not argv or argv[0] not in ("init", "check", "get", "s3-env"):
+        print("usage: python -m scenarios.settings {init|check|get NAME|s3-env}", file=sys.stderr)
         return 2
+    if argv[0] == "s3-env":
+        for key, value in host_s3_env(validate(load())).items():
+            print(f"export {key}={value}")
+        return 0
     if argv[0] == "get":
         values = load()
         if len(argv) != 2 or argv[1] not in values:
@@ -197,7 +284,8 @@ def main(argv: list[str]) -> int:
     try:
         if argv[0] == "init":
             for name in init_env_file():
-                print(f"[settings] .env: added {name}={load()[name] if 'SECRET' not in name else '<generated>'}")
+                shown = "<generated>" if VARIABLES[name].secret else load()[name]
+                print(f"[settings] .env: added {name}={shown}")
         validate(load())
     except SettingsError as e:
         print(f"[settings] invalid settings in {ENV_FILE.name} (or the environment):", file=sys.stderr)

@@ -29,6 +29,8 @@ def main() -> int:
         s = lab.settings
         print(f"  scheduler  tcp://127.0.0.1:{s['SCHEDULER_PORT']}")
         print(f"  dashboard  {lab.dashboard_url}")
+        print(f"  s3         http://127.0.0.1:{s['S3_PORT']}  bucket {s['DASKLAB_BUCKET']} "
+              f"({s['STORE_BACKEND']}; `make s3-env` prints the variables for your shell)")
         print(f"  cluster    {summary(lab)}")
     finally:
         lab.close()

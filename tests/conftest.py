@@ -14,7 +14,7 @@ import pytest
 from pytest_docker.plugin import get_docker_services
 
 from scenarios.compose import Compose
-from scenarios.settings import ROOT
+from scenarios.settings import ROOT, compose_files, load
 
 PROJECT = "dasklab-test"
 
@@ -32,8 +32,8 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def docker_compose_file() -> str:
-    return str(ROOT / "docker-compose.yml")
+def docker_compose_file() -> list[str]:
+    return [str(ROOT / f) for f in compose_files(load())]
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +58,7 @@ def test_env() -> dict[str, str]:
     return {
         "SCHEDULER_PORT": str(_free_port()),
         "DASHBOARD_PORT": str(_free_port()),
+        "S3_PORT": str(_free_port()),
         "NETWORK_PREFIX": "172.29.87",
         "DASKLAB_PROJECT": PROJECT,
         "DASK_CONFIG": str(ROOT / "compose" / "dask.yaml"),
@@ -70,7 +71,7 @@ def docker_services(request, docker_compose_command, docker_compose_file,
     """pytest-docker's cluster, but torn down even when `up` itself fails."""
     saved = {k: os.environ.get(k) for k in test_env}
     os.environ.update(test_env)
-    compose = Compose(project=PROJECT)
+    compose = Compose(project=PROJECT, files=tuple(compose_files(load())))
     try:
         with get_docker_services(docker_compose_command, docker_compose_file,
                                  docker_compose_project_name, docker_setup,
