@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up down clean ps logs objects s3-env scenarios test test-unit bench-startup \
+.PHONY: help up restart down clean ps logs objects s3-env scenarios test test-unit bench-startup \
         images venv env prereqs lock
 
 ##@ Cluster
@@ -23,6 +23,11 @@ up: prereqs env images ## Start the cluster (builds what is missing), wait until
 	@echo "[up] starting the cluster ..."
 	@$(COMPOSE) up -d --wait --wait-timeout 300
 	@$(PY) -m scenarios.objects ensure
+	@$(PY) -m scenarios.status
+
+restart: prereqs env ## Restart every container (code under scenarios/ is re-imported), wait until healthy
+	@$(COMPOSE) restart
+	@$(COMPOSE) up -d --wait --wait-timeout 300
 	@$(PY) -m scenarios.status
 
 down: ## Stop and remove the cluster's containers (volumes are kept)

@@ -13,6 +13,13 @@ from .result import ERROR, Result
 SCENARIOS: dict[str, tuple[str, str]] = {
     "tour": ("scenarios.tour",
              "Cast of characters: scheduler, nannies, workers, volumes, versions side by side"),
+    "source-data": ("scenarios.source_data",
+                    "Client reads and ships data vs workers read from S3; the local-path trap"),
+    "scatter": ("scenarios.scatter",
+                "Embedding a large object vs scatter vs broadcast; scattered data dies with its worker"),
+    "worker-local": ("scenarios.worker_local",
+                     "Data on one worker's volume: pinned by name, invisible elsewhere, "
+                     "survives restart, not volume loss"),
 }
 
 
