@@ -20,6 +20,9 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "worker-local": ("scenarios.worker_local",
                      "Data on one worker's volume: pinned by name, invisible elsewhere, "
                      "survives restart, not volume loss"),
+    "output": ("scenarios.output",
+               "Workers write in parallel vs gather and write from the client; "
+               "no partial or duplicate objects"),
 }
 
 
