@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up restart down clean ps logs objects s3-env scenarios test test-unit bench-startup \
+.PHONY: help up restart down clean ps logs objects s3-env scenarios test test-unit bench-startup bench-s3 \
         images venv env prereqs lock
 
 ##@ Cluster
@@ -66,6 +66,9 @@ test-unit: venv ## Unit tests only (no Docker needed)
 
 bench-startup: prereqs env images ## Compose cluster startup vs LocalCluster, side by side
 	@$(PY) -m scenarios.bench_startup
+
+bench-s3: up ## Object store throughput: 3 workers via s3fs vs one minio SDK stream
+	@$(PY) -m scenarios.bench_s3 $(ARGS)
 
 ##@ Building blocks (run by the targets above when needed)
 prereqs: ## Check Docker and Compose v2 (installs Compose v2 where only v1 exists)

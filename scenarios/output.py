@@ -38,25 +38,38 @@ def publish(fs, staging: str, final: str) -> None:
     fs.rm(staging, recursive=True)
 
 
-def direct_write(partitions: int, rows: int, final: str, fail_at: int = -1) -> int:
-    """(a) Each worker writes its own partitions; returns staged objects seen
-    when the run failed (0 on success)."""
-    import dask.dataframe as dd
+def _write(df: pd.DataFrame, path: str) -> str:
+    s3().pipe_file(path, df.to_parquet(index=False))
+    return path
+
+
+def direct_write(client, partitions: int, rows: int, final: str,
+                 fail_at: int = -1) -> tuple[int, int] | None:
+    """(a) Each worker writes the partitions it computes. On failure returns
+    (objects staged when the first error reached the client, objects staged
+    once every task had finished) and removes them; None on success."""
+    import dask
+    from distributed import as_completed
 
     fs = s3()
     staging = f"{bucket()}/_staging/{uuid.uuid4().hex[:8]}"
-    ddf = dd.from_map(partition_or_fail, range(partitions), rows=rows, fail_at=fail_at,
-                      meta=partition(0, 1).iloc[:0], enforce_metadata=False)
-    try:
-        ddf.to_parquet(f"s3://{staging}", name_function=_name, write_index=False,
-                       write_metadata_file=False)
-    except Exception:
-        partial = len(fs.find(staging))
+    writes = [dask.delayed(_write)(dask.delayed(partition_or_fail)(i, rows, fail_at),
+                                   f"{staging}/{_name(i)}") for i in range(partitions)]
+    futures = client.compute(writes)
+    at_first_error = None
+    # An error reaches the client while sibling tasks are still running and
+    # writing: clean up only once every task has finished, or objects written
+    # after the cleanup would be left behind.
+    for future in as_completed(futures):
+        if future.status == "error" and at_first_error is None:
+            at_first_error = len(fs.find(staging))
+    if at_first_error is not None:
+        after_all = len(fs.find(staging))
         if fs.exists(staging):
             fs.rm(staging, recursive=True)
-        return partial
+        return at_first_error, after_all
     publish(fs, staging, final)
-    return 0
+    return None
 
 
 def client_write(client, partitions: int, rows: int, final: str) -> None:
@@ -90,14 +103,20 @@ def run(lab, partitions: int = 12, rows: int = 500_000) -> Result:
     base = f"{bucket()}/output/{partitions}x{rows}"
     # Warm up first, so the peaks below measure data, not first-time imports
     # of pyarrow and dask.dataframe on the client.
-    direct_write(1, 10, f"{base}/warm-up")
-    s3().rm(f"{base}/warm-up", recursive=True)
+    direct_write(lab.client, 1, 10, f"{base}/warm-up")
+    fs = s3()
+    fs.rm(f"{base}/warm-up", recursive=True)
+    # Staging left by an interrupted earlier run: remove it, and say so.
+    stale = fs.find(f"{bucket()}/_staging/")
+    if stale:
+        fs.rm(f"{bucket()}/_staging", recursive=True)
     with PeakMemory() as mem_a, Timer() as t_a:
-        direct_write(partitions, rows, f"{base}/direct")
+        direct_write(lab.client, partitions, rows, f"{base}/direct")
     with PeakMemory() as mem_b, Timer() as t_b:
         client_write(lab.client, partitions, rows, f"{base}/via-client")
-    direct_write(partitions, rows, f"{base}/direct")  # the repeated run
-    partial = direct_write(partitions, rows, f"{base}/direct", fail_at=partitions // 2)
+    direct_write(lab.client, partitions, rows, f"{base}/direct")  # the repeated run
+    failed = direct_write(lab.client, partitions, rows, f"{base}/direct", fail_at=partitions // 2)
+    at_error, after_all = failed or (0, 0)
     n_a, bytes_a, good_a = verify(f"{base}/direct", partitions, rows)
     n_b, bytes_b, good_b = verify(f"{base}/via-client", partitions, rows)
     leftovers = len(s3().find(f"{bucket()}/_staging/"))
@@ -112,20 +131,25 @@ def run(lab, partitions: int = 12, rows: int = 500_000) -> Result:
         "client_mem_ratio_b_over_a": round(mem_b.peak / max(1, mem_a.peak), 1),
         "a_objects": n_a, "a_bytes": bytes_a, "a_objects_verified": good_a,
         "b_objects": n_b, "b_bytes": bytes_b, "b_objects_verified": good_b,
-        "failed_run_partial_objects_before_cleanup": partial,
+        "failed_run_staged_at_error": at_error,
+        "failed_run_staged_after_all_tasks": after_all,
         "staging_leftovers": leftovers,
+        "stale_staging_removed_at_start": len(stale),
     })
     for label, n, good in (("direct", n_a, good_a), ("via-client", n_b, good_b)):
         r.check(n == partitions, f"{label}: {n} objects, expected {partitions} (no duplicates)")
         r.check(good == partitions, f"{label}: {good}/{partitions} objects have the right rows")
+    r.check(failed is not None, "the injected failure should fail the run")
     r.check(leftovers == 0, "no staging objects should be left behind")
     r.check(mem_b.peak > mem_a.peak, "gathering should cost the client more memory")
     r.notes += [
         f"(b) held all {partitions * rows:,} rows in the client at once "
         f"({mem_b.peak / 2**20:.0f} MiB peak vs {mem_a.peak / 2**20:.0f} MiB for (a)).",
-        f"The failing run (partition {partitions // 2} raised) had written {partial} "
-        "objects before it failed; they were in staging, were removed, and the published "
-        "output is still the previous complete one.",
+        f"The failing run (partition {partitions // 2} raised): {at_error} objects were "
+        f"staged when the error reached the client, {after_all} once all sibling tasks had "
+        "finished (they keep running and writing after the first error). Cleaning up "
+        "only after all of them finished left nothing behind; the published output is "
+        "still the previous complete one.",
         "A repeated run replaced the published objects instead of adding to them.",
     ]
     return r

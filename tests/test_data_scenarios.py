@@ -1,0 +1,46 @@
+"""Integration tests: the "distributed data" scenarios, at CI sizes."""
+
+from scenarios import registry
+
+
+def test_source_data_workers_read_directly(lab):
+    r = registry.run("source-data", lab, files=6, rows=40_000)
+    m = r.measurements
+    assert r.verdict == "pass", r.notes + [r.error or ""]
+    # (a) every byte of the dataset came into the client and went out again.
+    assert m["a_client_bytes_in"] >= m["dataset_bytes"]
+    assert m["a_client_bytes_out"] >= m["dataset_bytes"]
+    # (b) the data never touched the client.
+    assert m["b_client_bytes_in"] + m["b_client_bytes_out"] < m["dataset_bytes"] / 10
+    assert "FileNotFoundError" in m["trap_error"]
+
+
+def test_scatter_vs_embedding_and_lost_scattered_data(lab):
+    r = registry.run("scatter", lab, size_mb=16, tasks=4)
+    m = r.measurements
+    assert r.verdict == "pass", r.notes + [r.error or ""]
+    assert m["embedded_client_sent"] >= 4 * m["object_bytes"]
+    assert m["scatter_client_sent"] < 1.5 * m["object_bytes"]
+    assert m["broadcast_copies"] == 3
+    assert "large graph" in m["warning"].lower()
+    assert m["lost_future_status"] in ("lost", "cancelled")
+    assert set(lab.workers_by_name()) == {"worker-1", "worker-2", "worker-3"}
+
+
+def test_worker_local_data_follows_the_volume(lab):
+    r = registry.run("worker-local", lab, rows=10_000)
+    m = r.measurements
+    assert r.verdict == "pass", r.notes + [r.error or ""]
+    assert m["digest_read_back"] == m["digest_written"] == m["digest_after_restart"]
+    assert m["visible_on"] == "worker-2"
+    assert m["exists_after_new_volume"] is False
+
+
+def test_output_is_complete_verified_and_never_partial(lab):
+    r = registry.run("output", lab, partitions=6, rows=20_000)
+    m = r.measurements
+    assert r.verdict == "pass", r.notes + [r.error or ""]
+    assert m["a_objects"] == m["a_objects_verified"] == 6
+    assert m["b_objects"] == m["b_objects_verified"] == 6
+    assert m["staging_leftovers"] == 0
+    assert m["b_client_peak_mem"] > m["a_client_peak_mem"]
