@@ -15,15 +15,12 @@ import subprocess
 import time
 
 from .compose import Compose
+from .docker_api import image_present
 from .lab import connect, probe, use_lab_config, wait_until
 from .settings import load, memory_bytes, validate
 
 PROJECT = "dasklab-bench"
 WORKERS = {"worker-1", "worker-2", "worker-3"}
-
-
-def image_present(tag: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
 
 
 def compose_startup(values: dict[str, str]) -> float:

@@ -28,3 +28,13 @@ def volume_at(project: str, service: str, path: str = "/data") -> str | None:
         if mount.get("Destination") == path:
             return mount.get("Name") or mount.get("Source")
     return None
+
+
+def image_present(tag: str) -> bool:
+    import docker.errors
+
+    try:
+        docker_client().images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False

@@ -141,7 +141,9 @@ def run(lab, partitions: int = 12, rows: int = 500_000) -> Result:
         r.check(good == partitions, f"{label}: {good}/{partitions} objects have the right rows")
     r.check(failed is not None, "the injected failure should fail the run")
     r.check(leftovers == 0, "no staging objects should be left behind")
-    r.check(mem_b.peak > mem_a.peak, "gathering should cost the client more memory")
+    data_bytes = partitions * rows * 32  # 4 columns of 8 bytes
+    if data_bytes >= 64 * 2**20:  # below that, allocator noise hides the difference
+        r.check(mem_b.peak > mem_a.peak, "gathering should cost the client more memory")
     r.notes += [
         f"(b) held all {partitions * rows:,} rows in the client at once "
         f"({mem_b.peak / 2**20:.0f} MiB peak vs {mem_a.peak / 2**20:.0f} MiB for (a)).",

@@ -121,3 +121,34 @@ def test_prereqs_no_docker_cli(tmp_path):
                           env={"PATH": str(tmp_path)}, capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 1 and "docker CLI is not installed" in proc.stderr
+
+
+def test_garage_version_is_the_same_in_makefile_and_compose():
+    import re
+
+    makefile = (ROOT / "Makefile").read_text()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    version = re.search(r"^GARAGE_VERSION := (\S+)$", makefile, re.M).group(1)
+    assert f"image: dasklab/garage:{version}" in compose
+
+
+def test_s3_env_for_the_host_uses_the_published_port():
+    from scenarios.settings import host_s3_env
+
+    env = host_s3_env({"AWS_ACCESS_KEY_ID": "GK" + "0" * 24, "AWS_SECRET_ACCESS_KEY": "1" * 64,
+                       "S3_PORT": "9100", "DASKLAB_BUCKET": "b"})
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9100"
+    assert env["AWS_DEFAULT_REGION"] == "garage"
+    assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required"
+
+
+def test_backend_choice_sets_compose_file(tmp_path):
+    from scenarios.settings import init_env_file, parse_env_file
+
+    env = tmp_path / ".env"
+    init_env_file(env)
+    assert parse_env_file(env)["COMPOSE_FILE"] == "docker-compose.yml"
+    env.write_text(env.read_text().replace("STORE_BACKEND=garage", "STORE_BACKEND=minio"))
+    init_env_file(env)
+    assert parse_env_file(env)["COMPOSE_FILE"] == "docker-compose.yml:compose/minio.yml"
+    assert env.read_text().count("COMPOSE_FILE=") == 1
