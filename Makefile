@@ -35,8 +35,12 @@ down: ## Stop and remove the cluster's containers (volumes are kept)
 
 clean: ## Remove containers, volumes and the project's images
 	@if docker compose version >/dev/null 2>&1 && [ -f .env ]; then $(COMPOSE) down -v --remove-orphans; fi
-	@ids="$$(docker images -q --filter reference='dasklab/*')"; \
-	  if [ -n "$$ids" ]; then docker rmi -f $$ids >/dev/null && echo "[clean] removed dasklab images"; fi
+	@# Built images (and older builds left untagged) first, then the base they use.
+	@ids="$$(docker images -q --filter label=dasklab.inputs; docker images -q --filter label=dasklab.stage)"; \
+	  if [ -n "$$ids" ]; then docker rmi -f $$(echo "$$ids" | sort -u) >/dev/null; fi; \
+	  ids="$$(docker images -q --filter reference='dasklab/*')"; \
+	  if [ -n "$$ids" ]; then docker rmi -f $$ids >/dev/null; fi; \
+	  echo "[clean] removed the dasklab images"
 
 ps: ## Show the cluster's containers and their health
 	@$(COMPOSE) ps -a

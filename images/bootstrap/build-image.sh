@@ -23,6 +23,7 @@ if [ "$current" = "$hash" ]; then
     exit 0
 fi
 
+old_id="$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
 args=()
 for arg in "${build_args[@]}"; do args+=(--build-arg "$arg"); done
 echo "[images] building $tag from $dockerfile (a few minutes on a cold machine) ..." >&2
@@ -33,4 +34,8 @@ DOCKER_BUILDKIT=0 docker build --force-rm --label "dasklab.inputs=$hash" -f "$do
 status=${PIPESTATUS[0]}
 docker image prune -f --filter label=dasklab.stage=install >/dev/null
 [ "$status" = 0 ] || { echo "[images] ERROR: building $tag failed (see the step above)" >&2; exit "$status"; }
+# The build moved the tag: remove the previous image unless a container uses it.
+if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]; then
+    docker rmi "$old_id" >/dev/null 2>&1 || true
+fi
 echo "[images] built $tag in $((SECONDS - start)) s" >&2
