@@ -39,7 +39,8 @@ clean: ## Remove containers, volumes and the project's images
 	@ids="$$(docker images -q --filter label=dasklab.inputs; docker images -q --filter label=dasklab.stage)"; \
 	  if [ -n "$$ids" ]; then docker rmi -f $$(echo "$$ids" | sort -u) >/dev/null; fi; \
 	  ids="$$(docker images -q --filter reference='dasklab/*')"; \
-	  if [ -n "$$ids" ]; then docker rmi -f $$ids >/dev/null; fi; \
+	  if [ -n "$$ids" ]; then docker rmi -f $$ids >/dev/null || { \
+	    echo "[clean] some dasklab images are still in use (see above): docker ps -a"; exit 1; }; fi; \
 	  echo "[clean] removed the dasklab images"
 
 ps: ## Show the cluster's containers and their health
