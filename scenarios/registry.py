@@ -23,6 +23,8 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "output": ("scenarios.output",
                "Workers write in parallel vs gather and write from the client; "
                "no partial or duplicate objects"),
+    "spill": ("scenarios.spill",
+              "Twice the memory target: spill to each worker's volume, pause, disk full, max-spill"),
 }
 
 

@@ -30,7 +30,7 @@ echo "[images] building $tag from $dockerfile (a few minutes on a cold machine) 
 start=$SECONDS
 # The classic builder: it needs no buildx plugin and works on older engines.
 DOCKER_BUILDKIT=0 docker build --force-rm --label "dasklab.inputs=$hash" -f "$dockerfile" -t "$tag" \
-    "${args[@]}" . 2>&1 | grep -E '^Step |^Successfully|rror' >&2
+    "${args[@]}" . 2>&1 | grep -E '^Step |^Successfully (built|tagged)|rror' >&2
 status=${PIPESTATUS[0]}
 docker image prune -f --filter label=dasklab.stage=install >/dev/null
 [ "$status" = 0 ] || { echo "[images] ERROR: building $tag failed (see the step above)" >&2; exit "$status"; }

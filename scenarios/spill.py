@@ -1,0 +1,205 @@
+"""spill: more data than the workers' memory, and where it goes.
+
+Workload: chunks whose total is `factor` times the workers' combined memory
+target. Each worker keeps up to `target` of its limit in memory and writes the
+rest to its local directory, on its own named volume. The sum is checked
+against its closed form. Then the disk-full case on worker-3 (a small tmpfs
+over its spill space): with no max-spill Dask logs "Spill to disk failed" and
+keeps data in RAM until it pauses; with max-spill it stops spilling cleanly
+at the cap. Both runs end by deadline, never hang.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+
+import dask
+import numpy as np
+from distributed import wait
+
+from .compose import Compose
+from .docker_api import container, volume_at
+from .lab import wait_until
+from .result import Result
+
+SEED = 42
+
+
+def make_chunk(i: int, n: int) -> np.ndarray:
+    """A shuffled block of the integers i*n .. (i+1)*n-1 as float64: barely
+    compressible, and its sum has a closed form."""
+    return np.random.default_rng([SEED, i]).permutation(n).astype("float64") + i * n
+
+
+def expected_total(chunks: int, n: int) -> float:
+    m = chunks * n
+    return m * (m - 1) / 2
+
+
+def spill_info(dask_worker) -> dict:
+    spilled = dask_worker.data.spilled_total
+    return {"local_directory": dask_worker.local_directory,
+            "managed_bytes": dask_worker.state.nbytes,
+            "spilled_sizeof": spilled.memory, "spilled_disk": spilled.disk,
+            "memory_limit": dask_worker.memory_manager.memory_limit}
+
+
+def worker_memory_config() -> dict:
+    return dict(dask.config.get("distributed.worker.memory"))
+
+
+class StatusWatch:
+    """Polls the scheduler for worker statuses; remembers who was ever paused."""
+
+    def __init__(self, client, interval: float = 0.2) -> None:
+        self.client, self.interval, self.paused = client, interval, set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+            except Exception:  # noqa: BLE001 - a missed sample is fine
+                continue
+            self.paused |= {str(w["name"]) for w in workers if w["status"] == "paused"}
+
+    def __enter__(self) -> "StatusWatch":
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def du_inside(project: str, service: str, path: str) -> int:
+    """Bytes under `path`, measured by `du` inside the container itself."""
+    out = container(project, service).exec_run(["du", "-sb", path])
+    return int(out.output.split()[0]) if out.exit_code == 0 else -1
+
+
+def run(lab, factor: float = 2.0, chunk_mb: int = 64, disk_full: bool = True) -> Result:
+    r = Result("spill")
+    c = lab.client
+    cfg = dask.config.get("distributed.worker.memory")
+    on_workers = c.run(worker_memory_config)
+    r.check(all(v["target"] == cfg["target"] and v["pause"] == cfg["pause"]
+                for v in on_workers.values()), "workers should use compose/dask.yaml")
+
+    workers = lab.workers_by_name()
+    target_total = sum(w["memory_limit"] * cfg["target"] for w in workers.values())
+    n = chunk_mb * 2**20 // 8
+    chunks = math.ceil(factor * target_total / (n * 8))
+    start = time.monotonic()
+    with StatusWatch(c) as watch:
+        futures = [c.submit(make_chunk, i, n, pure=False) for i in range(chunks)]
+        wait(futures, timeout=900)
+        info = c.run(spill_info)
+        total = sum(c.gather(c.map(np.sum, futures)))
+    seconds = time.monotonic() - start
+
+    names = {w["address"]: name for name, w in workers.items()}
+    rows = []
+    for addr, i in sorted(info.items(), key=lambda kv: names[kv[0]]):
+        name = names[addr]
+        storage = os.path.join(i["local_directory"], "storage")
+        rows.append({"worker": name, "memory_limit": i["memory_limit"],
+                     "managed_bytes": i["managed_bytes"], "spilled_bytes": i["spilled_sizeof"],
+                     "spilled_disk_bytes": i["spilled_disk"],
+                     "du_inside_container": du_inside(lab.compose.project, name, storage),
+                     "spill_directory": storage,
+                     "volume": volume_at(lab.compose.project, name)})
+    del futures
+    r.tables["workers"] = rows
+    data_bytes = chunks * n * 8
+    spilled = sum(row["spilled_bytes"] for row in rows)
+    r.measurements.update({
+        "data_bytes": data_bytes, "memory_target_total": int(target_total),
+        "data_over_target": round(data_bytes / target_total, 2),
+        "chunks": chunks, "seconds": round(seconds, 1),
+        "spilled_bytes_total": spilled,
+        "sum_matches_closed_form": total == expected_total(chunks, n),
+        "workers_paused": ", ".join(sorted(watch.paused)) or "(none)",
+    })
+    r.check(total == expected_total(chunks, n), f"sum {total} != {expected_total(chunks, n)}")
+    r.check(data_bytes >= 2 * target_total * 0.99 or factor < 2, "data should be >= 2x target")
+    r.check(spilled > 0 and all(row["spilled_disk_bytes"] > 0 for row in rows),
+            "every worker should have spilled")
+    r.check(all(row["du_inside_container"] >= 0.9 * row["spilled_disk_bytes"] for row in rows),
+            "du inside each container should find the spilled bytes in its own storage dir")
+    r.check(all(row["spill_directory"].startswith("/data/") for row in rows),
+            "spill directories should be on /data, the worker's volume")
+    r.notes += [
+        f"Thresholds from compose/dask.yaml: target {cfg['target']:.0%} of the memory limit "
+        f"(managed data beyond it is spilled), spill {cfg['spill']:.0%} of process memory "
+        f"(spill oldest data until back under target), pause {cfg['pause']:.0%} (stop "
+        f"starting tasks), terminate {cfg['terminate']:.0%} (the nanny restarts the worker).",
+        "Paused workers seen: " + (", ".join(sorted(watch.paused)) or
+                                   "none — spilling kept up with the workload"),
+        "Spilled bytes live in <local-directory>/storage on /data: each worker's own named "
+        "volume; `du` inside each container finds them there, not on the client.",
+    ]
+    if disk_full:
+        disk_full_case(lab, r)
+    return r
+
+
+def _pin3(c, count: int, n: int):
+    return [c.submit(make_chunk, 10_000 + i, n, workers=["worker-3"],
+                     allow_other_workers=False, pure=False) for i in range(count)]
+
+
+def _recreate_worker3(lab, compose: Compose) -> None:
+    old = lab.workers_by_name().get("worker-3", {}).get("local_directory")
+    compose.run("up", "-d", "--wait", "--no-deps", "worker-3")
+    wait_until(lambda: lab.workers_by_name().get("worker-3", {}).get("local_directory")
+               not in (None, old), 90, "worker-3 to return",
+               state=lambda: sorted(lab.workers_by_name()))
+
+
+def disk_full_case(lab, r: Result, disk_bytes: int = 128 * 2**20, deadline: float = 60) -> None:
+    c = lab.client
+    base = lab.compose
+    for max_spill in ("false", str(disk_bytes // 2)):
+        small = Compose(project=base.project, files=base.files + ("compose/small-spill-disk.yml",),
+                        env={"SMALL_SPILL_DISK": str(disk_bytes), "SMALL_DISK_MAX_SPILL": max_spill})
+        _recreate_worker3(lab, small)
+        limit = lab.workers_by_name()["worker-3"]["memory_limit"]
+        n = 32 * 2**20 // 8
+        label = "no max-spill" if max_spill == "false" else f"max-spill {int(max_spill) >> 20} MiB"
+        start = time.monotonic()
+        with StatusWatch(c) as watch:
+            futures = _pin3(c, math.ceil(0.9 * limit / (n * 8)), n)
+            # Ends when everything fit, or when worker-3 paused with data stuck in RAM.
+            wait_until(lambda: "worker-3" in watch.paused or all(f.done() for f in futures),
+                       deadline, f"worker-3 to finish or pause ({label})",
+                       state=lambda: [f.status for f in futures].count("finished"))
+            info = c.run(spill_info, workers=[lab.workers_by_name()["worker-3"]["address"]])
+            logs = "\n".join(m for _, m in c.get_worker_logs(
+                n=500, workers=[lab.workers_by_name()["worker-3"]["address"]]).popitem()[1])
+        done = sum(f.status == "finished" for f in futures)
+        c.cancel(futures)
+        del futures
+        (i,) = info.values()
+        r.tables.setdefault("disk-full (worker-3, tmpfs spill space)", []).append({
+            "case": label, "tasks_done": done, "paused": "worker-3" in watch.paused,
+            "spilled_disk_bytes": i["spilled_disk"], "managed_bytes": i["managed_bytes"],
+            "spill_failed_logs": logs.count("Spill to disk failed"),
+            "capacity_logs": logs.count("reached capacity"),
+            "seconds": round(time.monotonic() - start, 1),
+        })
+    _recreate_worker3(lab, base)
+    rows = r.tables["disk-full (worker-3, tmpfs spill space)"]
+    r.check(rows[0]["spill_failed_logs"] > 0, "no max-spill: 'Spill to disk failed' expected")
+    r.check(rows[1]["spill_failed_logs"] == 0 and rows[1]["spilled_disk_bytes"] <= disk_bytes // 2,
+            "max-spill: spilling should stop at the cap without disk errors")
+    r.notes.append(
+        "Disk full: without max-spill the worker keeps trying, logs 'Spill to disk failed; "
+        "keeping data in memory' (rate-limited) and holds the data in RAM until it pauses; "
+        "with max-spill below the free space it stops spilling at the cap ('Spill file on "
+        "disk reached capacity') and the disk keeps room for everything else. Either way, "
+        "more memory or fewer concurrent results are the real fix.")
