@@ -25,6 +25,8 @@ SCENARIOS: dict[str, tuple[str, str]] = {
                "no partial or duplicate objects"),
     "spill": ("scenarios.spill",
               "Twice the memory target: spill to each worker's volume, pause, disk full, max-spill"),
+    "worker-loss": ("scenarios.worker_loss",
+                    "Kill worker-2 half way: detection, lost keys recomputed, KilledWorker"),
 }
 
 
