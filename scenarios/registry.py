@@ -27,6 +27,8 @@ SCENARIOS: dict[str, tuple[str, str]] = {
               "Twice the memory target: spill to each worker's volume, pause, disk full, max-spill"),
     "worker-loss": ("scenarios.worker_loss",
                     "Kill worker-2 half way: detection, lost keys recomputed, KilledWorker"),
+    "stealing": ("scenarios.stealing",
+                 "Tasks piled on worker-1: steal events, per-worker split, vs strict placement"),
 }
 
 
