@@ -29,6 +29,9 @@ SCENARIOS: dict[str, tuple[str, str]] = {
                     "Kill worker-2 half way: detection, lost keys recomputed, KilledWorker"),
     "stealing": ("scenarios.stealing",
                  "Tasks piled on worker-1: steal events, per-worker split, vs strict placement"),
+    "storage-loss": ("scenarios.storage_loss",
+                     "worker-2's spill directory wiped mid-job: Dask alone hangs; the lab's "
+                     "guard recovers"),
 }
 
 
