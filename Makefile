@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up restart down clean ps logs objects s3-env scenarios test test-unit bench-startup bench-s3 \
+.PHONY: help up restart down clean ps logs objects s3-env scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill \
         images venv env prereqs lock
 
 ##@ Cluster
@@ -74,6 +74,12 @@ bench-startup: prereqs env images ## Compose cluster startup vs LocalCluster, si
 
 bench-s3: up ## Object store throughput: 3 workers via s3fs vs one minio SDK stream
 	@$(PY) -m scenarios.bench_s3 $(ARGS)
+
+bench-recovery: up ## Worker-loss run vs no-fault run, same work: time ratio and kill-to-detection
+	@$(PY) -m scenarios.bench_recovery $(ARGS)
+
+bench-spill: up ## Spill write throughput vs raw sequential write on the same worker volume
+	@$(PY) -m scenarios.bench_spill
 
 ##@ Building blocks (run by the targets above when needed)
 prereqs: ## Check Docker and Compose v2 (installs Compose v2 where only v1 exists)

@@ -99,10 +99,14 @@ def run(lab, factor: float = 2.0, chunk_mb: int = 64, disk_full: bool = True) ->
         futures = [c.submit(make_chunk, i, n, pure=False) for i in range(chunks)]
         wait(futures, timeout=900)
         info = c.run(spill_info)
+        names = {w["address"]: name for name, w in workers.items()}
+        # Measured before the sum below reads spilled chunks back into memory.
+        du = {names[a]: du_inside(lab.compose.project, names[a],
+                                  os.path.join(i["local_directory"], "storage"))
+              for a, i in info.items()}
         total = sum(c.gather(c.map(np.sum, futures)))
     seconds = time.monotonic() - start
 
-    names = {w["address"]: name for name, w in workers.items()}
     rows = []
     for addr, i in sorted(info.items(), key=lambda kv: names[kv[0]]):
         name = names[addr]
@@ -111,7 +115,7 @@ def run(lab, factor: float = 2.0, chunk_mb: int = 64, disk_full: bool = True) ->
                      "in_memory_bytes": i["managed_bytes"] - i["spilled_sizeof"],
                      "spilled_bytes": i["spilled_sizeof"],
                      "spilled_disk_bytes": i["spilled_disk"],
-                     "du_inside_container": du_inside(lab.compose.project, name, storage),
+                     "du_inside_container": du[name],
                      "spill_directory": storage,
                      "volume": volume_at(lab.compose.project, name)})
     del futures

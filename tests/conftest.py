@@ -60,6 +60,9 @@ def test_env() -> dict[str, str]:
         "DASHBOARD_PORT": str(_free_port()),
         "S3_PORT": str(_free_port()),
         "NETWORK_PREFIX": "172.29.87",
+        # Smaller workers than the default 2 GiB: spill scenarios need 2x the
+        # memory target in data, and CI has 2 cores.
+        "WORKER_MEMORY": "1GiB",
         "DASKLAB_PROJECT": PROJECT,
         "DASK_CONFIG": str(ROOT / "compose" / "dask.yaml"),
     }
