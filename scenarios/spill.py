@@ -127,7 +127,7 @@ def run(lab, factor: float = 2.0, chunk_mb: int = 64, disk_full: bool = True) ->
         "data_over_target": round(data_bytes / target_total, 2),
         "chunks": chunks, "seconds": round(seconds, 1),
         "spilled_bytes_total": spilled,
-        "sum_matches_closed_form": total == expected_total(chunks, n),
+        "sum_matches_closed_form": bool(total == expected_total(chunks, n)),
         "workers_paused": ", ".join(sorted(watch.paused)) or "(none)",
     })
     r.check(total == expected_total(chunks, n), f"sum {total} != {expected_total(chunks, n)}")

@@ -105,7 +105,7 @@ def run(lab, chunks: int = 24, chunk_mb: int = 32, deadline: float = 20) -> Resu
                  and ts >= time.time() - recovered_s - 5]
     lost = len(restarted[-1].get("lost-computed-tasks") or []) if restarted else 0
     r.measurements.update({
-        "guarded_result_correct": got == expected,
+        "guarded_result_correct": bool(got == expected),
         "guarded_recovery_s": round(recovered_s, 1),
         "guarded_worker2_restarts": len(restarted),
         "guarded_keys_recomputed": lost,

@@ -89,7 +89,7 @@ def run(lab, tasks: int = 120, seconds: float = 1.0) -> Result:
         "tasks_running_on_victim": len(processing),
         "victim_rejoined_after_s": round(rejoined_s, 1),
         "address_before": before, "address_after": back[VICTIM]["address"],
-        "result_correct": result == expected == baseline,
+        "result_correct": bool(result == expected == baseline),
     })
     r.check(result == expected == baseline, f"result {result} != {expected}")
     r.check(len(lost) > 0, "keys held by worker-2 should have been lost and recomputed")
