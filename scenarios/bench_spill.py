@@ -26,7 +26,7 @@ def spill_metrics(dask_worker) -> tuple[float, float]:
     return m.get(("disk-write", "bytes"), 0.0), m.get(("disk-write", "seconds"), 0.0)
 
 
-def raw_write(dask_worker, total: int, block: int = 4 * 2**20) -> tuple[int, float]:
+def raw_write(total: int, block: int = 4 * 2**20, dask_worker=None) -> tuple[int, float]:
     path = "/data/bench-raw.bin"  # the worker's volume, next to its spill directory
     buf = os.urandom(block)
     start = time.perf_counter()

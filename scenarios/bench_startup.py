@@ -25,7 +25,8 @@ WORKERS = {"worker-1", "worker-2", "worker-3"}
 
 def compose_startup(values: dict[str, str]) -> float:
     """Seconds from `docker compose up` to 3 workers registered."""
-    env = {"SCHEDULER_PORT": "18786", "DASHBOARD_PORT": "18787", "NETWORK_PREFIX": "172.29.88"}
+    env = {"SCHEDULER_PORT": "18786", "DASHBOARD_PORT": "18787", "S3_PORT": "18900",
+           "NETWORK_PREFIX": "172.29.88"}
     compose = Compose(project=PROJECT, env=env)
     compose.run("down", "-v", "--timeout", "5", check=False)
     address = "tcp://127.0.0.1:18786"
