@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up restart down clean ps logs objects s3-env scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill \
+.PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill \
         images venv env prereqs lock
 
 ##@ Cluster
@@ -54,6 +54,9 @@ objects: venv env ## List the object store's buckets and objects with sizes (min
 
 s3-env: env ## Print `export` lines for the S3 variables (eval "$$(make -s s3-env)")
 	@$(PY) -m scenarios.settings s3-env
+
+check-env: venv env ## Compare Python and every package on client, scheduler and workers
+	@$(PY) -m scenarios.check_env
 
 ##@ Scenarios
 scenarios: venv ## List the scenarios
@@ -102,13 +105,25 @@ images: venv env ## Build the base image (offline bootstrap if needed), the dask
 	      BASE_IMAGE="$$base" -- images/garage/entrypoint.sh images/garage/init.sh build/garage/garage; \
 	  else bash $(BOOT)/minio-image.sh; fi
 
+image-extra: images ## Build dasklab/dask:extra = the dask image + EXTRA_REQUIREMENTS (from the wheelhouse)
+	@bash $(BOOT)/build-image.sh dasklab/dask:extra images/extra/Dockerfile \
+	  DASKLAB_IMAGE="$$($(PY) -m scenarios.settings get DASKLAB_IMAGE)" \
+	  EXTRA_REQUIREMENTS="$(EXTRA_REQUIREMENTS)" -- images/requirements.lock
+
+image-rogue: images ## Build dasklab/dask:rogue, a drifted worker image (toolz at another version)
+	@bash $(BOOT)/build-image.sh dasklab/dask:rogue images/rogue/Dockerfile \
+	  DASKLAB_IMAGE="$$($(PY) -m scenarios.settings get DASKLAB_IMAGE)" -- \
+	  images/requirements-rogue.lock
+
 lock: venv ## Re-resolve images/requirements*.in into the locks (needs the network)
 	@.venv/bin/pip install -q uv && cd images && \
 	  ../.venv/bin/uv pip compile requirements.in --generate-hashes --python-version 3.11 \
 	    --python-platform x86_64-manylinux_2_28 --no-header -q -o requirements.lock && \
 	  ../.venv/bin/uv pip compile requirements-dev.in -c requirements.lock --generate-hashes \
 	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -q \
-	    -o requirements-dev.lock
+	    -o requirements-dev.lock && \
+	  ../.venv/bin/uv pip compile requirements-rogue.in --generate-hashes --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 --no-header -q -o requirements-rogue.lock
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \

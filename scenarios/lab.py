@@ -84,6 +84,22 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; last state: {seen!r}")
 
 
+def worker_events(client, addresses, action: str | None = None) -> list[tuple[float, str, dict]]:
+    """(timestamp, worker address, message) from each worker's own event topic.
+
+    Not `client.get_events("all")`: in distributed 2026.8 a broadcast scatter
+    logs a "replicate" event holding WorkerState objects into "all"; they
+    cannot be serialized, and asking for that topic from then on closes the
+    client's connection ("Stream is closed"). The scatter scenario shows it.
+    """
+    out = []
+    for address in addresses:
+        for ts, msg in client.get_events(address):
+            if isinstance(msg, dict) and (action is None or msg.get("action") == action):
+                out.append((ts, address, msg))
+    return sorted(out, key=lambda e: e[0])
+
+
 @dataclass
 class Lab:
     client: Any  # distributed.Client

@@ -32,6 +32,9 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "storage-loss": ("scenarios.storage_loss",
                      "worker-2's spill directory wiped mid-job: Dask alone hangs; the lab's "
                      "guard recovers"),
+    "environment": ("scenarios.environment",
+                    "A module the workers lack; PipInstall vs upload_file vs image, timed; "
+                    "version drift"),
 }
 
 

@@ -24,6 +24,17 @@ def _checksum(arr: np.ndarray, i: int) -> float:
     return float(arr[i::97].sum())
 
 
+def unserializable_events(dask_scheduler) -> int:
+    """Events of the scheduler's "all" topic that cannot be pickled."""
+    bad = 0
+    for _, msg in dask_scheduler.get_events("all"):
+        try:
+            pickle.dumps(msg)
+        except Exception:  # noqa: BLE001 - counting them is the point
+            bad += 1
+    return bad
+
+
 def run(lab, size_mb: int = 100, tasks: int = 6) -> Result:
     r = Result("scatter")
     c = lab.client
@@ -45,6 +56,7 @@ def run(lab, size_mb: int = 100, tasks: int = 6) -> Result:
     with Timer() as t3:
         [big_b] = c.scatter([big], broadcast=True)
     holders = len(c.who_has(big_b)[big_b.key])
+    poisoned = c.run_on_scheduler(unserializable_events)
 
     r.measurements.update({
         "object_bytes": big.nbytes,
@@ -57,6 +69,7 @@ def run(lab, size_mb: int = 100, tasks: int = 6) -> Result:
         "broadcast_s": round(t3.seconds, 2),
         "broadcast_copies": holders,
         "warning": large_graph[0] if large_graph else "(none)",
+        "unserializable_events_in_all_topic": poisoned,
     })
     # isclose, not ==: numpy's SIMD summation order depends on memory alignment,
     # which differs between the client's array and a deserialized copy.
@@ -74,6 +87,10 @@ def run(lab, size_mb: int = 100, tasks: int = 6) -> Result:
         f"(one copy per task); scatter sent {io2.sent / big.nbytes:.1f}x.",
         "Dask warns about it when the graph is large: " + (large_graph[0] if large_graph
                                                             else "(no warning seen)"),
+        f"Dask bug seen here: broadcasting logged {poisoned} 'replicate' event(s) holding "
+        "WorkerState objects in the scheduler's \"all\" event topic; they cannot be "
+        "serialized, and from then on client.get_events('all') closes the client's "
+        "connection. The lab reads per-worker topics instead (scenarios/lab.py).",
         "Scattered data exists only in the memory of the workers holding it: "
         f"after killing worker-2, the future's status became {lost!r} and no result "
         "could be had; scatter again (or load data in tasks, which Dask can recompute).",

@@ -18,6 +18,7 @@ import numpy as np
 from distributed import wait
 
 from .docker_api import container
+from .lab import wait_until, worker_events
 from .result import Result
 from .spill import make_chunk
 from .storage_guard import set_enabled
@@ -53,11 +54,13 @@ def _log_count(project: str, service: str, since: float, text: str) -> int:
     return container(project, service).logs(since=int(since)).decode().count(text)
 
 
-def run(lab, chunks: int = 24, chunk_mb: int = 32, deadline: float = 20) -> Result:
+def run(lab, chunks: int = 0, chunk_mb: int = 32, deadline: float = 20) -> Result:
     r = Result("storage-loss")
     c = lab.client
     project = lab.compose.project
     n = chunk_mb * 2**20 // 8
+    if not chunks:  # 90% of worker-2's memory limit: well past its target, so it spills
+        chunks = int(0.9 * lab.workers_by_name()[VICTIM]["memory_limit"] // (n * 8))
     expected = float(np.sum(np.arange(chunks * n, dtype="float64")))
 
     # Part 1: Dask alone.
@@ -87,8 +90,6 @@ def run(lab, chunks: int = 24, chunk_mb: int = 32, deadline: float = 20) -> Resu
     c.cancel([total, *futures])
     del total, futures
     lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=60)
-    from .lab import wait_until
-
     wait_until(lambda: lab.workers_by_name().get(VICTIM, {}).get("local_directory")
                not in (None, old_dir), 60, "worker-2 to restart with fresh storage")
 
@@ -100,9 +101,8 @@ def run(lab, chunks: int = 24, chunk_mb: int = 32, deadline: float = 20) -> Resu
     total = _consumers(c, futures, tag)
     got = total.result(timeout=300)
     recovered_s = time.monotonic() - wiped_at
-    restarted = [m for ts, m in c.get_events("all") if isinstance(m, dict)
-                 and m.get("action") == "remove-worker" and m.get("worker") == address
-                 and ts >= time.time() - recovered_s - 5]
+    restarted = [m for ts, _, m in worker_events(c, [address], "remove-worker")
+                 if ts >= time.time() - recovered_s - 5]
     lost = len(restarted[-1].get("lost-computed-tasks") or []) if restarted else 0
     r.measurements.update({
         "guarded_result_correct": bool(got == expected),

@@ -18,7 +18,7 @@ import time
 import dask
 
 from .docker_api import container
-from .lab import wait_until
+from .lab import wait_until, worker_events
 from .result import Result
 
 VICTIM = "worker-2"
@@ -44,9 +44,8 @@ def _work(c, tasks: int, seconds: float, tag: str):
 
 
 def _removal_event(c, address: str, after: float) -> tuple[float, dict] | None:
-    for ts, msg in c.get_events("all"):
-        if (isinstance(msg, dict) and msg.get("action") == "remove-worker"
-                and msg.get("worker") == address and ts >= after):
+    for ts, _, msg in worker_events(c, [address], "remove-worker"):
+        if ts >= after:
             return ts, msg
     return None
 
@@ -69,10 +68,11 @@ def run(lab, tasks: int = 120, seconds: float = 1.0) -> Result:
                interval=0.05, state=lambda: sum(p.done() for p in parts))
     killed_at = time.time()
     victim.kill()  # SIGKILL, as `docker compose kill worker-2`
-    event = wait_until(lambda: _removal_event(c, before, killed_at - 1), 30,
-                       "the scheduler's remove-worker event for worker-2")
-    removed_at, msg = event
-    victim.start()  # the resource manager replaces the lost worker
+    try:
+        removed_at, msg = wait_until(lambda: _removal_event(c, before, killed_at - 1), 30,
+                                     "the scheduler's remove-worker event for worker-2")
+    finally:
+        victim.start()  # the resource manager replaces the lost worker, whatever happened
     back = lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=90)
     rejoined_s = time.time() - killed_at
     result = fut.result(timeout=600)
@@ -114,9 +114,11 @@ def killed_worker_case(lab, r: Result) -> None:
         outcome, message = "no error", ""
     except Exception as e:  # noqa: BLE001 - the error is what the user sees
         outcome, message = type(e).__name__, str(e)
-    deaths = sum(1 for _, m in c.get_events("all") if isinstance(m, dict)
-                 and m.get("action") == "remove-worker" and fut.key in (m.get("processing-tasks") or []))
+    # Wait for the nannies to bring every worker back before reading their topics.
     healthy = lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=120)
+    addresses = [w["address"] for w in healthy.values()]
+    deaths = sum(1 for _, _, m in worker_events(c, addresses, "remove-worker")
+                 if fut.key in (m.get("processing-tasks") or []))
     after = c.submit(slow_square, 7, 0, pure=False).result(timeout=60)
     r.measurements.update({
         "allowed_failures": allowed, "suicide_task_error": outcome,

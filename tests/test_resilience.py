@@ -50,7 +50,7 @@ def test_worker_loss_recomputes_and_worker_returns(lab):
 
 
 def test_storage_loss_hangs_alone_and_recovers_with_the_guard(lab):
-    r = registry.run("storage-loss", lab, chunks=24, chunk_mb=32, deadline=15)
+    r = registry.run("storage-loss", lab, chunk_mb=32, deadline=15)
     m = _passed(r)
     assert m["spilled_on_worker2_bytes"] > 0
     assert "no result" in m["dask_alone"] or "failed" in m["dask_alone"]

@@ -14,7 +14,8 @@ inputs=("$dockerfile" "$@")
 
 base_id=""
 for arg in "${build_args[@]}"; do
-    case "$arg" in BASE_IMAGE=*) base_id="$(docker image inspect -f '{{.Id}}' "${arg#BASE_IMAGE=}")";; esac
+    # An image given as a build arg (BASE_IMAGE=..., DASKLAB_IMAGE=...) is an input too.
+    case "$arg" in *_IMAGE=*) base_id="$base_id $(docker image inspect -f '{{.Id}}' "${arg#*=}")";; esac
 done
 hash="$( { cat "${inputs[@]}"; printf '%s\n' "${build_args[@]}" "$base_id"; } | sha256sum | cut -c1-16)"
 current="$(docker image inspect -f '{{index .Config.Labels "dasklab.inputs"}}' "$tag" 2>/dev/null || true)"

@@ -1,0 +1,87 @@
+"""make check-env: is the environment the same on client, scheduler and every worker?
+
+Compares Python (down to the patch level) and every installed distribution —
+everything Dask compares on connect plus every package of the lock — across
+the client, the scheduler and each worker. Exit 0 with a one-line summary when
+all match; exit 1 with a table of the differences; 3 when the cluster is down.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from .lab import ClusterDown, open_lab
+from .settings import ROOT, SettingsError
+from .versions import COMPARED
+
+
+def environment() -> dict[str, str]:
+    """Python and every installed distribution of this process, normalised names."""
+    import importlib.metadata as md
+    import platform
+
+    found = {"python": platform.python_version()}
+    for dist in md.distributions():
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+        found[name] = dist.version
+    return found
+
+
+def locked_names() -> list[str]:
+    text = (ROOT / "images" / "requirements.lock").read_text()
+    return [m.group(1).lower() for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", text, re.M)]
+
+
+def collect(lab) -> dict[str, dict[str, str]]:
+    names = {w["address"]: n for n, w in lab.workers_by_name().items()}
+    procs = {"client": environment(), "scheduler": lab.client.run_on_scheduler(environment)}
+    for addr, env in sorted(lab.client.run(environment).items(), key=lambda kv: names.get(kv[0], kv[0])):
+        procs[names.get(addr, addr)] = env
+    return procs
+
+
+def differences(procs: dict[str, dict[str, str]], packages: list[str]) -> list[dict]:
+    rows = []
+    for pkg in packages:
+        versions = {who: env.get(pkg, "(absent)") for who, env in procs.items()}
+        if len(set(versions.values())) > 1:
+            rows.append({"package": pkg, **versions})
+    return rows
+
+
+def packages_to_compare() -> list[str]:
+    return list(dict.fromkeys([*COMPARED, *locked_names()]))
+
+
+def main() -> int:
+    from .result import _table
+
+    try:
+        lab = open_lab()
+    except SettingsError as e:
+        print(f"error: invalid settings:\n{e}", file=sys.stderr)
+        return 2
+    except ClusterDown as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    try:
+        procs = collect(lab)
+    finally:
+        lab.close()
+    packages = packages_to_compare()
+    rows = differences(procs, packages)
+    where = f"client, scheduler and {len(procs) - 2} workers ({', '.join(list(procs)[2:])})"
+    if not rows:
+        print(f"check-env: OK: Python {procs['client']['python']} and {len(packages) - 1} "
+              f"packages identical on {where}")
+        return 0
+    print(f"check-env: {len(rows)} difference(s) across {where}:", file=sys.stderr)
+    print("\n".join(_table(rows)), file=sys.stderr)
+    print("Fix: run every process from the same image and the client from the same lock "
+          "(make venv); remove or rebuild the odd one out.", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

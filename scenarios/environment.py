@@ -1,0 +1,188 @@
+"""environment: one environment everywhere, and three ways to extend it.
+
+A task importing `tabulate` (installed on the client, absent from the image)
+fails on the workers with ModuleNotFoundError: the client's environment is
+not the cluster's. Then three fixes, each timed until every worker can import
+the module, and checked after a worker restart and on a worker that joins
+later (a freshly created container): (a) the PipInstall plugin from the
+cluster's own package index (the `wheels` service), (b) client.upload_file for
+the user's own module, (c) an image with the extra requirement. Last, drift:
+a worker from an image with toolz at another version joins; Dask only warns,
+check-env names the package and the worker; removing it makes all match again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import tempfile
+import time
+import warnings
+
+from . import check_env
+from .compose import Compose
+from .lab import wait_until
+from .result import Result
+from .settings import ROOT
+
+PKG = "tabulate"
+INDEX = ["--no-index", "--find-links", "http://wheels:8080/"]
+WORKERS = ("worker-1", "worker-2", "worker-3")
+
+
+def can_import(name: str) -> bool:
+    importlib.invalidate_caches()  # see packages installed since the last look
+    try:
+        importlib.import_module(name)
+        return True
+    except ImportError:
+        return False
+
+
+def use_tabulate() -> str:
+    import tabulate
+
+    return tabulate.tabulate([[1, 2]])
+
+
+def _importable(lab, name: str) -> dict[str, bool]:
+    names = {w["address"]: n for n, w in lab.workers_by_name().items()}
+    return {names[a]: v for a, v in lab.client.run(can_import, name).items() if a in names}
+
+
+def _all_import(lab, name: str, timeout: float = 120) -> None:
+    wait_until(lambda: (seen := _importable(lab, name)) and set(seen) >= set(WORKERS)
+               and all(seen[w] for w in WORKERS), timeout,
+               f"every worker to import {name}", state=lambda: _importable(lab, name))
+
+
+def _new_process(lab, worker: str, compose: Compose, *args: str) -> None:
+    old = lab.workers_by_name().get(worker, {}).get("local_directory")
+    compose.run(*args, worker)
+    wait_until(lambda: lab.workers_by_name().get(worker, {}).get("local_directory")
+               not in (None, old), 90, f"{worker} to come back")
+
+
+def _survival(lab, name: str, compose: Compose) -> tuple[bool, bool]:
+    """(importable on worker-2 after a restart, on a freshly created worker-3)."""
+    _new_process(lab, "worker-2", compose, "restart")
+    after_restart = _poll_import(lab, "worker-2", name)
+    _new_process(lab, "worker-3", compose, "up", "-d", "--no-deps", "--force-recreate")
+    return after_restart, _poll_import(lab, "worker-3", name)
+
+
+def _poll_import(lab, worker: str, name: str, timeout: float = 60) -> bool:
+    try:
+        wait_until(lambda: _importable(lab, name).get(worker), timeout,
+                   f"{worker} to import {name}")
+        return True
+    except TimeoutError:
+        return False
+
+
+def _fresh_workers(lab, compose: Compose) -> None:
+    compose.run("up", "-d", "--no-deps", "--force-recreate", "--wait", *WORKERS)
+    lab.wait_for_workers(set(WORKERS), timeout=90)
+
+
+def run(lab, image_option: bool = True, drift: bool = True) -> Result:
+    r = Result("environment")
+    c = lab.client
+    client_has = can_import(PKG)
+    try:
+        c.submit(use_tabulate, pure=False).result(timeout=60)
+        missing = "(no error)"
+    except Exception as e:  # noqa: BLE001 - the error is the lesson
+        missing = f"{type(e).__name__}: {e}"
+    r.measurements.update({"client_imports_" + PKG: client_has, "on_workers": missing})
+    r.check(client_has and "ModuleNotFoundError" in missing,
+            "expected the client to have tabulate and the workers not")
+    rows = []
+
+    # (a) PipInstall from the cluster's own index.
+    from distributed.diagnostics.plugin import PipInstall
+
+    start = time.monotonic()
+    c.register_plugin(PipInstall([PKG], pip_options=INDEX), name="lab-pip-" + PKG)
+    _all_import(lab, PKG)
+    rows.append({"option": "(a) PipInstall plugin, local index",
+                 "seconds_until_all_import": round(time.monotonic() - start, 1),
+                 **dict(zip(("after_restart", "new_worker"), _survival(lab, PKG, lab.compose)))})
+    c.unregister_worker_plugin("lab-pip-" + PKG)
+    _fresh_workers(lab, lab.compose)  # drop what pip installed in the containers
+
+    # (b) upload_file for the user's own module.
+    folder = tempfile.mkdtemp(prefix="dasklab-")
+    module = f"labmod_{int(time.time())}"
+    with open(os.path.join(folder, module + ".py"), "w") as f:
+        f.write("def greet():\n    return 'hello from your own module'\n")
+    start = time.monotonic()
+    c.upload_file(os.path.join(folder, module + ".py"))
+    _all_import(lab, module)
+    rows.append({"option": "(b) client.upload_file (your module)",
+                 "seconds_until_all_import": round(time.monotonic() - start, 1),
+                 **dict(zip(("after_restart", "new_worker"), _survival(lab, module, lab.compose)))})
+
+    # (c) an image with the extra requirement.
+    if image_option:
+        start = time.monotonic()
+        subprocess.run(["make", "-s", "image-extra", f"EXTRA_REQUIREMENTS={PKG}"], cwd=ROOT,
+                       check=True, capture_output=True, timeout=900)
+        built = time.monotonic() - start
+        extra = Compose(project=lab.compose.project, files=lab.compose.files,
+                        env={"DASKLAB_IMAGE": "dasklab/dask:extra"})
+        _fresh_workers(lab, extra)
+        _all_import(lab, PKG)
+        rows.append({"option": "(c) image with the requirement",
+                     "seconds_until_all_import": round(time.monotonic() - start, 1),
+                     "image_build_s": round(built, 1),
+                     **dict(zip(("after_restart", "new_worker"), _survival(lab, PKG, extra)))})
+        _fresh_workers(lab, lab.compose)  # back to the lab's image
+    r.tables["ways to supply a dependency"] = rows
+    for row in rows:
+        r.check(row["after_restart"] and row["new_worker"],
+                f"{row['option']}: should survive a restart and reach a new worker")
+    if drift:
+        drift_case(lab, r)
+    r.notes += [
+        "It worked on the client because the client's .venv has tabulate; tasks run in the "
+        "workers' Python, built from the image. Client, scheduler and workers must share one "
+        "environment.",
+        "(a) is quick to try but installs at every worker start and needs an index the "
+        "containers can reach; (b) suits your own small modules; (c) is what production uses: "
+        "slower to change, but every new worker has it from its first second.",
+    ]
+    return r
+
+
+def drift_case(lab, r: Result) -> None:
+    c = lab.client
+    subprocess.run(["make", "-s", "image-rogue"], cwd=ROOT, check=True, capture_output=True,
+                   timeout=900)
+    rogue = Compose(project=lab.compose.project,
+                    files=lab.compose.files + ("compose/rogue-worker.yml",))
+    rogue.run("up", "-d", "--no-deps", "worker-rogue")
+    try:
+        lab.wait_for_workers({*WORKERS, "worker-rogue"}, timeout=90)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            c.get_versions(check=True)
+        dask_says = next((str(w.message).splitlines()[0] for w in caught), "(no warning)")
+        rows = check_env.differences(check_env.collect(lab), check_env.packages_to_compare())
+    finally:
+        rogue.run("rm", "-s", "-f", "worker-rogue")
+    wait_until(lambda: "worker-rogue" not in lab.workers_by_name(), 60,
+               "the rogue worker to leave")
+    after = check_env.differences(check_env.collect(lab), check_env.packages_to_compare())
+    toolz = next((row for row in rows if row["package"] == "toolz"), {})
+    r.measurements.update({
+        "drift_dask_warning": dask_says,
+        "drift_check_env_differences": ", ".join(row["package"] for row in rows) or "(none)",
+        "drift_rogue_toolz": toolz.get("worker-rogue", "?"),
+        "drift_after_removal": len(after),
+    })
+    r.check("toolz" in [row["package"] for row in rows], "check-env should name toolz")
+    r.check(toolz.get("worker-rogue") not in (None, toolz.get("client")),
+            "check-env should show worker-rogue's other toolz version")
+    r.check(not after, "without the rogue worker everything should match again")
