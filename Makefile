@@ -97,7 +97,7 @@ env: venv ## Create .env with defaults on first run, then validate it
 images: venv env ## Build the base image (offline bootstrap if needed), the dask and garage images
 	@base="$$(bash $(BOOT)/base.sh)" && \
 	  bash $(BOOT)/build-image.sh "$$($(PY) -m scenarios.settings get DASKLAB_IMAGE)" \
-	    images/dask/Dockerfile BASE_IMAGE="$$base" EXTRA_REQUIREMENTS="$(EXTRA_REQUIREMENTS)" -- \
+	    images/dask/Dockerfile BASE_IMAGE="$$base" -- \
 	    images/dask/entrypoint.sh images/requirements.lock && \
 	  if [ "$$($(PY) -m scenarios.settings get STORE_BACKEND)" = garage ]; then \
 	    bash $(BOOT)/garage.sh && \

@@ -27,7 +27,8 @@ from .result import Result
 from .settings import ROOT
 
 PKG = "tabulate"
-INDEX = ["--no-index", "--find-links", "http://wheels:8080/"]
+# Plain HTTP inside the cluster network: pip wants the host marked trusted.
+INDEX = ["--no-index", "--find-links", "http://wheels:8080/", "--trusted-host", "wheels"]
 WORKERS = ("worker-1", "worker-2", "worker-3")
 
 
@@ -86,9 +87,26 @@ def _fresh_workers(lab, compose: Compose) -> None:
     lab.wait_for_workers(set(WORKERS), timeout=90)
 
 
+def _plugin_names(dask_scheduler) -> tuple[list[str], list[str]]:
+    return list(dask_scheduler.plugins), list(dask_scheduler.worker_plugins)
+
+
+def _remove_pip_plugins(c) -> None:
+    """PipInstall is a scheduler plugin that registers a worker plugin under a
+    generated name; remove both (also leftovers of an interrupted run)."""
+    scheduler_plugins, worker_plugins = c.run_on_scheduler(_plugin_names)
+    for name in worker_plugins:
+        if name.startswith("PipInstall-"):
+            c.unregister_worker_plugin(name)
+    if "lab-pip-" + PKG in scheduler_plugins:
+        c.unregister_scheduler_plugin("lab-pip-" + PKG)
+
+
 def run(lab, image_option: bool = True, drift: bool = True) -> Result:
     r = Result("environment")
     c = lab.client
+    _remove_pip_plugins(c)
+    _fresh_workers(lab, lab.compose)  # nothing installed by an earlier run
     client_has = can_import(PKG)
     try:
         c.submit(use_tabulate, pure=False).result(timeout=60)
@@ -109,7 +127,7 @@ def run(lab, image_option: bool = True, drift: bool = True) -> Result:
     rows.append({"option": "(a) PipInstall plugin, local index",
                  "seconds_until_all_import": round(time.monotonic() - start, 1),
                  **dict(zip(("after_restart", "new_worker"), _survival(lab, PKG, lab.compose)))})
-    c.unregister_worker_plugin("lab-pip-" + PKG)
+    _remove_pip_plugins(c)
     _fresh_workers(lab, lab.compose)  # drop what pip installed in the containers
 
     # (b) upload_file for the user's own module.
