@@ -98,8 +98,24 @@ def _remove_pip_plugins(c) -> None:
     for name in worker_plugins:
         if name.startswith("PipInstall-"):
             c.unregister_worker_plugin(name)
-    if "lab-pip-" + PKG in scheduler_plugins:
-        c.unregister_scheduler_plugin("lab-pip-" + PKG)
+    for name in scheduler_plugins:
+        if name.startswith("lab-pip-"):
+            c.unregister_scheduler_plugin(name)
+
+
+def pip_install_missing(lab, package: str = "dasklab-no-such-package") -> str:
+    """PipInstall of a package the index does not have: the error the user
+    gets (it names the package); the workers must stay healthy."""
+    from distributed.diagnostics.plugin import PipInstall
+
+    try:
+        lab.client.register_plugin(PipInstall([package], pip_options=INDEX),
+                                   name="lab-pip-" + package)
+        return "(no error)"
+    except Exception as e:  # noqa: BLE001 - the message is what we check
+        return f"{type(e).__name__}: {e}"
+    finally:
+        _remove_pip_plugins(lab.client)
 
 
 def run(lab, image_option: bool = True, drift: bool = True) -> Result:

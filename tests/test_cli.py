@@ -152,3 +152,21 @@ def test_backend_choice_sets_compose_file(tmp_path):
     init_env_file(env)
     assert parse_env_file(env)["COMPOSE_FILE"] == "docker-compose.yml:compose/minio.yml"
     assert env.read_text().count("COMPOSE_FILE=") == 1
+
+
+def test_check_env_with_cluster_down_says_make_up():
+    env = {**os.environ, "SCHEDULER_PORT": str(_unused_port())}
+    proc = subprocess.run([sys.executable, "-m", "scenarios.check_env"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 3 and "make up" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_check_env_reports_differences_by_package_and_process():
+    from scenarios.check_env import differences
+
+    procs = {"client": {"python": "3.11.2", "toolz": "1.2.0"},
+             "scheduler": {"python": "3.11.2", "toolz": "1.2.0"},
+             "worker-rogue": {"python": "3.11.2", "toolz": "1.0.0"}}
+    rows = differences(procs, ["python", "toolz", "numpy"])
+    assert rows == [{"package": "toolz", "client": "1.2.0", "scheduler": "1.2.0",
+                     "worker-rogue": "1.0.0"}]
