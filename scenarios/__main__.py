@@ -11,7 +11,6 @@ import sys
 
 from . import registry
 from .result import render
-from .settings import SettingsError
 
 
 def _value(text: str):
@@ -57,16 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     params = parse_params(args.set)
 
-    from .lab import ClusterDown, open_lab
+    from .lab import open_lab_or_exit
 
-    try:
-        lab = open_lab()
-    except SettingsError as e:
-        print(f"error: invalid settings:\n{e}", file=sys.stderr)
-        return 2
-    except ClusterDown as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+    lab = open_lab_or_exit()
     try:
         result = registry.run(args.name, lab, **params)
     finally:

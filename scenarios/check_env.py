@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import sys
 
-from .lab import ClusterDown, open_lab
-from .settings import ROOT, SettingsError
+from .lab import open_lab_or_exit
+from .settings import ROOT
 from .versions import COMPARED
 
 
@@ -57,14 +57,7 @@ def packages_to_compare() -> list[str]:
 def main() -> int:
     from .result import _table
 
-    try:
-        lab = open_lab()
-    except SettingsError as e:
-        print(f"error: invalid settings:\n{e}", file=sys.stderr)
-        return 2
-    except ClusterDown as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+    lab = open_lab_or_exit()
     try:
         procs = collect(lab)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -134,3 +135,18 @@ def open_lab(project: str | None = None) -> Lab:
     # and pandas on the client need no storage_options either.
     os.environ.update(host_s3_env(values))
     return Lab(client=connect(scheduler_address(values)), settings=values, compose=compose)
+
+
+def open_lab_or_exit(project: str | None = None) -> Lab:
+    """open_lab for command-line entry points: a bad setting exits 2 and a
+    stopped cluster exits 3, each with its message and no traceback."""
+    from .settings import SettingsError
+
+    try:
+        return open_lab(project)
+    except SettingsError as e:
+        print(f"error: invalid settings:\n{e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ClusterDown as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(3) from None

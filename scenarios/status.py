@@ -7,8 +7,7 @@ import sys
 
 from dask.utils import format_bytes
 
-from .lab import ClusterDown, open_lab
-from .settings import SettingsError
+from .lab import open_lab_or_exit
 
 
 def summary(lab) -> str:
@@ -20,11 +19,7 @@ def summary(lab) -> str:
 
 
 def main() -> int:
-    try:
-        lab = open_lab()
-    except (ClusterDown, SettingsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+    lab = open_lab_or_exit()
     try:
         s = lab.settings
         print(f"  scheduler  tcp://127.0.0.1:{s['SCHEDULER_PORT']}")
