@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -153,6 +154,7 @@ def run(lab, image_option: bool = True, drift: bool = True) -> Result:
         f.write("def greet():\n    return 'hello from your own module'\n")
     start = time.monotonic()
     c.upload_file(os.path.join(folder, module + ".py"))
+    shutil.rmtree(folder, ignore_errors=True)  # the workers have their copies now
     _all_import(lab, module)
     rows.append({"option": "(b) client.upload_file (your module)",
                  "seconds_until_all_import": round(time.monotonic() - start, 1),

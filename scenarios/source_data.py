@@ -11,6 +11,7 @@ Then the classic trap: a path that exists on the client but not on workers.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pandas as pd
@@ -48,6 +49,8 @@ def local_path_trap(client) -> tuple[str, str]:
         return "no error", path
     except Exception as e:  # noqa: BLE001 - the error is the lesson
         return f"{type(e).__name__}: {e}", path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run(lab, files: int = 40, rows: int = 250_000) -> Result:
