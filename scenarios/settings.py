@@ -130,7 +130,7 @@ VARIABLES: dict[str, Var] = {
             "The cluster network is NETWORK_PREFIX.0/24; fixed addresses keep a "
             "restarted worker at the same address."),
         Var("STORE_BACKEND", "garage", _check_choice("garage", "minio"), "garage",
-            "Object store: garage (built here from crates.io) or minio (needs MINIO_IMAGE locally)."),
+            "Object store: garage (built here with cargo install) or minio (needs MINIO_IMAGE locally)."),
         Var("MINIO_IMAGE", "minio/minio:latest", _check_image, "minio/minio:latest",
             "The MinIO image used when STORE_BACKEND=minio (pull or load it yourself)."),
         Var("S3_PORT", "9000", _check_int(1024, 65535), "9000",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the Garage object store from crates.io with cargo, once per machine
+# Build the Garage object store with `cargo install`, once per machine
 # (cached under ~/.cache/dasklab/garage-VERSION), and stage the binary in
 # build/garage/ for the image build. No registry, no Go, no prebuilt binaries.
 set -euo pipefail

@@ -7,7 +7,7 @@ say() { echo "[prereqs] $*" >&2; }
 die() { echo "[prereqs] ERROR: $*" >&2; exit 1; }
 
 command -v docker >/dev/null \
-    || die "the docker CLI is not installed. Install Docker Engine (on Debian: apt-get install docker.io)."
+    || die "the docker CLI is not installed. Install Docker Engine (see README, Prerequisites)."
 docker info >/dev/null 2>&1 \
     || die "the Docker engine is not running or not reachable ($(docker info 2>&1 | grep -m1 -i error || true)). Start it (systemctl start docker) or check DOCKER_HOST / your docker group membership."
 
