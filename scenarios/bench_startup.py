@@ -14,7 +14,7 @@ import sys
 import subprocess
 import time
 
-from .compose import Compose
+from .compose import Compose, side_env
 from .docker_api import image_present
 from .lab import connect, probe, use_lab_config, wait_until
 from .settings import load, memory_bytes, validate
@@ -25,11 +25,10 @@ WORKERS = {"worker-1", "worker-2", "worker-3"}
 
 def compose_startup(values: dict[str, str]) -> float:
     """Seconds from `docker compose up` to 3 workers registered."""
-    env = {"SCHEDULER_PORT": "18786", "DASHBOARD_PORT": "18787", "S3_PORT": "18900",
-           "NETWORK_PREFIX": "172.29.88"}
+    env = side_env("172.29.88")
     compose = Compose(project=PROJECT, env=env)
     compose.run("down", "-v", "--timeout", "5", check=False)
-    address = "tcp://127.0.0.1:18786"
+    address = f"tcp://127.0.0.1:{env['SCHEDULER_PORT']}"
     try:
         start = time.monotonic()
         compose.run("up", "-d")

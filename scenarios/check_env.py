@@ -13,41 +13,12 @@ import sys
 
 from .lab import open_lab_or_exit
 from .settings import ROOT
-from .versions import COMPARED
-
-
-def environment() -> dict[str, str]:
-    """Python and every installed distribution of this process, normalised names."""
-    import importlib.metadata as md
-    import platform
-
-    found = {"python": platform.python_version()}
-    for dist in md.distributions():
-        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
-        found[name] = dist.version
-    return found
+from .versions import COMPARED, collect, differences
 
 
 def locked_names() -> list[str]:
     text = (ROOT / "images" / "requirements.lock").read_text()
     return [m.group(1).lower() for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", text, re.M)]
-
-
-def collect(lab) -> dict[str, dict[str, str]]:
-    names = {w["address"]: n for n, w in lab.workers_by_name().items()}
-    procs = {"client": environment(), "scheduler": lab.client.run_on_scheduler(environment)}
-    for addr, env in sorted(lab.client.run(environment).items(), key=lambda kv: names.get(kv[0], kv[0])):
-        procs[names.get(addr, addr)] = env
-    return procs
-
-
-def differences(procs: dict[str, dict[str, str]], packages: list[str]) -> list[dict]:
-    rows = []
-    for pkg in packages:
-        versions = {who: env.get(pkg, "(absent)") for who, env in procs.items()}
-        if len(set(versions.values())) > 1:
-            rows.append({"package": pkg, **versions})
-    return rows
 
 
 def packages_to_compare() -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,21 @@ DEFAULT_PROJECT = "dasklab"
 
 class DockerUnavailable(RuntimeError):
     pass
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def side_env(network_prefix: str) -> dict[str, str]:
+    """Settings for a second cluster beside the user's (tests, benchmarks):
+    its own free loopback ports and its own network. Compose and the lab read
+    them before .env."""
+    return {"SCHEDULER_PORT": str(free_port()), "DASHBOARD_PORT": str(free_port()),
+            "S3_PORT": str(free_port()), "NETWORK_PREFIX": network_prefix}
 
 
 @dataclass(frozen=True)

@@ -121,32 +121,64 @@ class SocketMeter:
         return self.received + self.sent
 
 
-class PeakMemory:
-    """Peak resident memory of this process above its level at entry,
-    sampled every 10 ms by a background thread."""
+class Sampler:
+    """Calls `sample()` every `interval` seconds on a background thread while
+    the `with` block runs: the one polling loop for things measured meanwhile."""
 
-    def __init__(self) -> None:
-        self.peak = 0
+    interval = 0.1
 
-    def _sample(self) -> None:
-        import psutil
+    def sample(self) -> None:
+        raise NotImplementedError
 
-        proc = psutil.Process()
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, proc.memory_info().rss - self._base)
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
 
-    def __enter__(self) -> "PeakMemory":
-        import psutil
-
-        self._base = psutil.Process().memory_info().rss
+    def __enter__(self):
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class PeakMemory(Sampler):
+    """Peak resident memory of this process above its level at entry,
+    sampled every 10 ms."""
+
+    interval = 0.01
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.peak = 0
+        self._proc = psutil.Process()
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, self._proc.memory_info().rss - self._base)
+
+    def __enter__(self) -> "PeakMemory":
+        self._base = self._proc.memory_info().rss
+        return super().__enter__()
+
+
+class StatusWatch(Sampler):
+    """Polls the scheduler for worker statuses; remembers who was ever paused."""
+
+    interval = 0.2
+
+    def __init__(self, client) -> None:
+        self.client, self.paused = client, set()
+
+    def sample(self) -> None:
+        try:
+            workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        except Exception:  # noqa: BLE001 - a missed sample is fine
+            return
+        self.paused |= {str(w["name"]) for w in workers if w["status"] == "paused"}
 
 
 class Timer:

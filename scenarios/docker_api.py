@@ -38,3 +38,9 @@ def image_present(tag: str) -> bool:
         return True
     except docker.errors.ImageNotFound:
         return False
+
+
+def logs_since(project: str, service: str, since: float) -> str:
+    """The container's own output since `since` (a time.time()). Some Dask
+    messages (distributed.spill's) never reach client.get_worker_logs."""
+    return container(project, service).logs(since=int(since)).decode(errors="replace")

@@ -21,7 +21,7 @@ import tempfile
 import time
 import warnings
 
-from . import check_env
+from . import check_env, versions
 from .compose import Compose
 from .lab import wait_until
 from .result import Result
@@ -49,8 +49,7 @@ def use_tabulate() -> str:
 
 
 def _importable(lab, name: str) -> dict[str, bool]:
-    names = {w["address"]: n for n, w in lab.workers_by_name().items()}
-    return {names[a]: v for a, v in lab.client.run(can_import, name).items() if a in names}
+    return lab.run_by_name(can_import, name)
 
 
 def _all_import(lab, name: str, timeout: float = 120) -> None:
@@ -59,18 +58,11 @@ def _all_import(lab, name: str, timeout: float = 120) -> None:
                f"every worker to import {name}", state=lambda: _importable(lab, name))
 
 
-def _new_process(lab, worker: str, compose: Compose, *args: str) -> None:
-    old = lab.workers_by_name().get(worker, {}).get("local_directory")
-    compose.run(*args, worker)
-    wait_until(lambda: lab.workers_by_name().get(worker, {}).get("local_directory")
-               not in (None, old), 90, f"{worker} to come back")
-
-
 def _survival(lab, name: str, compose: Compose) -> tuple[bool, bool]:
     """(importable on worker-2 after a restart, on a freshly created worker-3)."""
-    _new_process(lab, "worker-2", compose, "restart")
+    lab.replace_process("worker-2", "restart", compose=compose)
     after_restart = _poll_import(lab, "worker-2", name)
-    _new_process(lab, "worker-3", compose, "up", "-d", "--no-deps", "--force-recreate")
+    lab.replace_process("worker-3", "up", "-d", "--no-deps", "--force-recreate", compose=compose)
     return after_restart, _poll_import(lab, "worker-3", name)
 
 
@@ -205,12 +197,12 @@ def drift_case(lab, r: Result) -> None:
             warnings.simplefilter("always")
             c.get_versions(check=True)
         dask_says = next((str(w.message).splitlines()[0] for w in caught), "(no warning)")
-        rows = check_env.differences(check_env.collect(lab), check_env.packages_to_compare())
+        rows = versions.differences(versions.collect(lab), check_env.packages_to_compare())
     finally:
         rogue.run("rm", "-s", "-f", "worker-rogue")
     wait_until(lambda: "worker-rogue" not in lab.workers_by_name(), 60,
                "the rogue worker to leave")
-    after = check_env.differences(check_env.collect(lab), check_env.packages_to_compare())
+    after = versions.differences(versions.collect(lab), check_env.packages_to_compare())
     toolz = next((row for row in rows if row["package"] == "toolz"), {})
     r.measurements.update({
         "drift_dask_warning": dask_says,

@@ -12,22 +12,31 @@ from .settings import ROOT
 EVIDENCE = ROOT / "evidence"  # git-ignored
 
 
-def save(lab, label: str) -> str:
-    folder = EVIDENCE / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+def _write(folder: Path, steps: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    steps = {
-        "compose-ps.txt": lab.compose.ps,
-        "compose-logs.txt": lab.compose.logs,
-        "worker-logs.json": lambda: json.dumps(
-            lab.client.get_worker_logs(n=500), indent=1, default=str),
-        "scheduler-logs.json": lambda: json.dumps(
-            lab.client.get_scheduler_logs(n=500), indent=1, default=str),
-    }
     for filename, step in steps.items():
         try:
             (folder / filename).write_text(step())
         except Exception as e:  # noqa: BLE001 - evidence is best effort, say what failed
             (folder / f"{filename}.error").write_text(repr(e))
+
+
+def save_compose(compose, folder: Path) -> None:
+    """`docker compose ps` and logs only: for when there is no client (the
+    test cluster's teardown, a cluster that never came up)."""
+    _write(folder, {"compose-ps.txt": compose.ps, "compose-logs.txt": compose.logs})
+
+
+def save(lab, label: str) -> str:
+    folder = EVIDENCE / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+    save_compose(lab.compose, folder)
+    steps = {
+        "worker-logs.json": lambda: json.dumps(
+            lab.client.get_worker_logs(n=500), indent=1, default=str),
+        "scheduler-logs.json": lambda: json.dumps(
+            lab.client.get_scheduler_logs(n=500), indent=1, default=str),
+    }
+    _write(folder, steps)
     try:
         lab.client.dump_cluster_state(str(folder / "cluster-state"), format="yaml")
     except Exception as e:  # noqa: BLE001

@@ -115,6 +115,31 @@ class Lab:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         return {str(w["name"]): {"address": addr, **w} for addr, w in info.items()}
 
+    def run_by_name(self, func, *args, **kwargs) -> dict[str, Any]:
+        """client.run, with results keyed by worker name (sorted) instead of address."""
+        names = {w["address"]: n for n, w in self.workers_by_name().items()}
+        results = self.client.run(func, *args, **kwargs)
+        return {names[a]: results[a] for a in sorted(results, key=lambda a: names.get(a, a))
+                if a in names}
+
+    def process_id(self, name: str) -> str | None:
+        """Each worker process makes a fresh scratch folder: a handy identity
+        (the scheduler's worker `id` is just the name when one is given)."""
+        return self.workers_by_name().get(name, {}).get("local_directory")
+
+    def wait_new_process(self, name: str, old: str | None, timeout: float = 90) -> None:
+        wait_until(lambda: self.process_id(name) not in (None, old), timeout,
+                   f"{name} to come back as a new worker process",
+                   state=lambda: sorted(self.workers_by_name()))
+
+    def replace_process(self, name: str, *compose_args: str,
+                        compose: Compose | None = None) -> None:
+        """Run `docker compose <compose_args> <name>` and wait for the worker's
+        new process to register (restart, recreate, start after a kill...)."""
+        old = self.process_id(name)
+        (compose or self.compose).run(*compose_args, name)
+        self.wait_new_process(name, old)
+
     def wait_for_workers(self, names: set[str], timeout: float = 60) -> dict[str, dict]:
         return wait_until(
             lambda: (w := self.workers_by_name()) and names <= set(w) and w,

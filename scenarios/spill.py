@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 
 import dask
@@ -21,7 +20,8 @@ import numpy as np
 from distributed import wait
 
 from .compose import Compose
-from .docker_api import container, volume_at
+from .data import StatusWatch
+from .docker_api import container, logs_since, volume_at
 from .lab import wait_until
 from .result import Result
 
@@ -51,31 +51,6 @@ def worker_memory_config() -> dict:
     return dict(dask.config.get("distributed.worker.memory"))
 
 
-class StatusWatch:
-    """Polls the scheduler for worker statuses; remembers who was ever paused."""
-
-    def __init__(self, client, interval: float = 0.2) -> None:
-        self.client, self.interval, self.paused = client, interval, set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
-            except Exception:  # noqa: BLE001 - a missed sample is fine
-                continue
-            self.paused |= {str(w["name"]) for w in workers if w["status"] == "paused"}
-
-    def __enter__(self) -> "StatusWatch":
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
 def du_inside(project: str, service: str, path: str) -> int:
     """Bytes under `path`, measured by `du` inside the container itself."""
     out = container(project, service).exec_run(["du", "-sb", path])
@@ -98,18 +73,16 @@ def run(lab, factor: float = 2.0, chunk_mb: int = 64, disk_full: bool = True) ->
     with StatusWatch(c) as watch:
         futures = [c.submit(make_chunk, i, n, pure=False) for i in range(chunks)]
         wait(futures, timeout=900)
-        info = c.run(spill_info)
-        names = {w["address"]: name for name, w in workers.items()}
+        info = lab.run_by_name(spill_info)
         # Measured before the sum below reads spilled chunks back into memory.
-        du = {names[a]: du_inside(lab.compose.project, names[a],
-                                  os.path.join(i["local_directory"], "storage"))
-              for a, i in info.items()}
+        du = {name: du_inside(lab.compose.project, name,
+                              os.path.join(i["local_directory"], "storage"))
+              for name, i in info.items()}
         total = sum(c.gather(c.map(np.sum, futures)))
     seconds = time.monotonic() - start
 
     rows = []
-    for addr, i in sorted(info.items(), key=lambda kv: names[kv[0]]):
-        name = names[addr]
+    for name, i in info.items():
         storage = os.path.join(i["local_directory"], "storage")
         rows.append({"worker": name, "memory_limit": i["memory_limit"],
                      "in_memory_bytes": i["managed_bytes"] - i["spilled_sizeof"],
@@ -159,11 +132,7 @@ def _pin3(c, count: int, n: int):
 
 
 def _recreate_worker3(lab, compose: Compose) -> None:
-    old = lab.workers_by_name().get("worker-3", {}).get("local_directory")
-    compose.run("up", "-d", "--wait", "--no-deps", "worker-3")
-    wait_until(lambda: lab.workers_by_name().get("worker-3", {}).get("local_directory")
-               not in (None, old), 90, "worker-3 to return",
-               state=lambda: sorted(lab.workers_by_name()))
+    lab.replace_process("worker-3", "up", "-d", "--wait", "--no-deps", compose=compose)
 
 
 def disk_full_case(lab, r: Result, disk_bytes: int = 64 * 2**20, deadline: float = 60) -> None:
@@ -184,14 +153,11 @@ def disk_full_case(lab, r: Result, disk_bytes: int = 64 * 2**20, deadline: float
             wait_until(lambda: "worker-3" in watch.paused or all(f.done() for f in futures),
                        deadline, f"worker-3 to finish or pause ({label})",
                        state=lambda: [f.status for f in futures].count("finished"))
-            info = c.run(spill_info, workers=[lab.workers_by_name()["worker-3"]["address"]])
-            # The container's own output: distributed.spill's messages are not in
-            # the worker's in-memory log that client.get_worker_logs reads.
-            logs = container(base.project, "worker-3").logs(since=int(wall_start)).decode()
+            i = lab.run_by_name(spill_info)["worker-3"]
+            logs = logs_since(base.project, "worker-3", wall_start)
         done = sum(f.status == "finished" for f in futures)
         c.cancel(futures)
         del futures
-        (i,) = info.values()
         r.tables.setdefault("disk-full (worker-3, tmpfs spill space)", []).append({
             "case": label, "tasks_done": done, "paused": "worker-3" in watch.paused,
             "spilled_disk_bytes": i["spilled_disk"],

@@ -17,8 +17,8 @@ import time
 import numpy as np
 from distributed import wait
 
-from .docker_api import container
-from .lab import wait_until, worker_events
+from .docker_api import container, logs_since
+from .lab import worker_events
 from .result import Result
 from .spill import make_chunk
 from .storage_guard import set_enabled
@@ -50,10 +50,6 @@ def _consumers(c, futures, tag: str):
     return c.submit(sum, sums, key=f"{tag}-total")
 
 
-def _log_count(project: str, service: str, since: float, text: str) -> int:
-    return container(project, service).logs(since=int(since)).decode().count(text)
-
-
 def run(lab, chunks: int = 0, chunk_mb: int = 32, deadline: float = 20) -> Result:
     r = Result("storage-loss")
     c = lab.client
@@ -78,20 +74,19 @@ def run(lab, chunks: int = 0, chunk_mb: int = 32, deadline: float = 20) -> Resul
         alone = f"no result after {deadline:.0f} s (still {total.status})"
     except Exception as e:  # noqa: BLE001 - the failure is the lesson
         alone = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
-    retries = sum(_log_count(project, w, since, "Worker stream died") for w in ("worker-1", "worker-3"))
+    retries = sum(logs_since(project, w, since).count("Worker stream died")
+                  for w in ("worker-1", "worker-3"))
     r.measurements.update({
         "spilled_on_worker2_bytes": spilled,
         "dask_alone": alone,
         "dask_alone_fetch_failures_logged": retries,
     })
     # Switching the guard back on ends part 1: its next check restarts worker-2.
-    old_dir = lab.workers_by_name()[VICTIM]["local_directory"]
+    old_dir = lab.process_id(VICTIM)
     c.run(set_enabled, True, workers=[address])
     c.cancel([total, *futures])
     del total, futures
-    lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=60)
-    wait_until(lambda: lab.workers_by_name().get(VICTIM, {}).get("local_directory")
-               not in (None, old_dir), 60, "worker-2 to restart with fresh storage")
+    lab.wait_new_process(VICTIM, old_dir, timeout=60)
 
     # Part 2: the same loss with the guard on.
     tag = f"guarded-{int(time.time() * 1000)}"

@@ -26,31 +26,29 @@ def run(lab, expected_workers: int = 3) -> Result:
     r = Result("tour")
     c = lab.client
     info = c.scheduler_info(n_workers=-1)
-    workers = info["workers"]
-    names = {addr: str(w["name"]) for addr, w in workers.items()}
-
-    hostnames = c.run(_hostname)
-    worker_pids = c.run(os.getpid)
-    nanny_pids = c.run(os.getpid, nanny=True)
-    local_dirs = c.run(lambda dask_worker: dask_worker.local_directory)
+    workers = lab.workers_by_name()
+    hostnames = lab.run_by_name(_hostname)
+    worker_pids = lab.run_by_name(os.getpid)
+    nanny_pids = lab.run_by_name(os.getpid, nanny=True)
     scheduler_host = c.run_on_scheduler(_hostname)
 
     rows = []
-    for addr in sorted(workers, key=lambda a: names[a]):
-        w, name = workers[addr], names[addr]
+    for name in sorted(workers):
+        w = workers[name]
         rows.append({
             "name": name,
-            "address": addr,
-            "hostname": hostnames.get(addr),
-            "nanny_pid": nanny_pids.get(addr),
-            "worker_pid": worker_pids.get(addr),
+            "address": w["address"],
+            "hostname": hostnames.get(name),
+            "nanny_pid": nanny_pids.get(name),
+            "worker_pid": worker_pids.get(name),
             "threads": w["nthreads"],
             "memory_limit": w["memory_limit"],
-            "local_directory": local_dirs.get(addr),
+            "local_directory": w["local_directory"],
             "volume": volume_at(lab.compose.project, name),
         })
     r.tables["workers"] = rows
-    r.tables["versions"] = vrows = versions.side_by_side(c.get_versions(check=False), names)
+    r.tables["versions"] = vrows = versions.side_by_side(versions.collect(lab),
+                                                          versions.COMPARED)
 
     r.measurements.update({
         "scheduler_address": info["address"],

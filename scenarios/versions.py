@@ -1,34 +1,51 @@
-"""Versions of client, scheduler and workers side by side.
+"""Versions of client, scheduler and workers side by side: one mechanism for
+the `tour` scenario and `make check-env`.
 
-Dask's own check on connect compares these packages and Python down to the
-patch level, but a mismatch is only a warning; here it is a failed verdict.
+Dask's own check on connect compares the packages in COMPARED and Python down
+to the patch level, but a mismatch is only a warning; here it fails.
 """
 
 from __future__ import annotations
+
+import re
 
 # What distributed.versions compares on connect (2026.8), Python first.
 COMPARED = ["python", "dask", "distributed", "msgpack", "cloudpickle", "tornado",
             "toolz", "numpy", "pandas", "lz4"]
 
 
-def _python(info: dict) -> str:
-    return ".".join(str(info["host"]["python"]).split(".")[:3])
+def environment() -> dict[str, str]:
+    """Python and every installed distribution of this process, normalised names."""
+    import importlib.metadata as md
+    import platform
+
+    found = {"python": platform.python_version()}
+    for dist in md.distributions():
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+        found[name] = dist.version
+    return found
 
 
-def side_by_side(versions: dict, names: dict[str, str]) -> list[dict]:
-    """versions: client.get_versions(check=False); names: worker address -> name.
-    One row per package with a column per process and a `match` flag."""
-    procs = {"client": versions["client"], "scheduler": versions["scheduler"]}
-    for addr, info in sorted(versions["workers"].items(), key=lambda kv: names.get(kv[0], kv[0])):
-        procs[names.get(addr, addr)] = info
+def collect(lab) -> dict[str, dict[str, str]]:
+    """environment() of the client, the scheduler and each worker, by name."""
+    return {"client": environment(), "scheduler": lab.client.run_on_scheduler(environment),
+            **lab.run_by_name(environment)}
+
+
+def side_by_side(procs: dict[str, dict[str, str]], packages: list[str]) -> list[dict]:
+    """One row per package with a column per process and a `match` flag."""
     rows = []
-    for pkg in COMPARED:
-        row = {"package": pkg}
-        for who, info in procs.items():
-            row[who] = _python(info) if pkg == "python" else str(info["packages"].get(pkg))
+    for pkg in packages:
+        row = {"package": pkg, **{who: env.get(pkg, "(absent)") for who, env in procs.items()}}
         row["match"] = len({v for k, v in row.items() if k != "package"}) == 1
         rows.append(row)
     return rows
+
+
+def differences(procs: dict[str, dict[str, str]], packages: list[str]) -> list[dict]:
+    """The rows of side_by_side that do not match, without the flag."""
+    return [{k: v for k, v in row.items() if k != "match"}
+            for row in side_by_side(procs, packages) if not row["match"]]
 
 
 def mismatches(rows: list[dict]) -> list[str]:

@@ -14,7 +14,6 @@ import pandas as pd
 
 from .data import Timer, frame_digest, partition
 from .docker_api import docker_client
-from .lab import wait_until
 from .result import Result
 
 PATH = "/data/lab/worker-local/part-0000.parquet"
@@ -42,21 +41,7 @@ def _on_target(lab, func, *args):
 
 
 def _visible(lab) -> dict[str, bool]:
-    names = {w["address"]: n for n, w in lab.workers_by_name().items()}
-    return {names[a]: v for a, v in sorted(lab.client.run(exists, PATH).items())}
-
-
-def _process_id(lab) -> str:
-    """Each worker process makes a fresh scratch folder: a handy identity
-    (the scheduler's worker `id` is just the name when one is given)."""
-    return lab.workers_by_name()[TARGET]["local_directory"]
-
-
-def _wait_new_worker(lab, old_id: str, timeout: float = 90) -> None:
-    wait_until(lambda: lab.workers_by_name().get(TARGET, {}).get("local_directory")
-               not in (None, old_id),
-               timeout, f"{TARGET} to come back as a new worker process",
-               state=lambda: sorted(lab.workers_by_name()))
+    return lab.run_by_name(exists, PATH)
 
 
 def run(lab, rows: int = 200_000) -> Result:
@@ -73,18 +58,16 @@ def run(lab, rows: int = 200_000) -> Result:
     except Exception as e:  # noqa: BLE001 - the error is the lesson
         other_error = f"{type(e).__name__}: {e}".splitlines()[0][:120]
 
-    old_id = _process_id(lab)
     with Timer() as t_restart:
-        lab.compose.run("restart", TARGET)
-        _wait_new_worker(lab, old_id)
+        lab.replace_process(TARGET, "restart")
     after_restart = _on_target(lab, read_local, PATH)
 
-    old_id = _process_id(lab)
+    old_id = lab.process_id(TARGET)
     with Timer() as t_volume:
         lab.compose.run("rm", "--stop", "--force", TARGET)
         docker_client().volumes.get(volume).remove()
         lab.compose.run("up", "-d", "--wait", TARGET)
-        _wait_new_worker(lab, old_id)
+        lab.wait_new_process(TARGET, old_id)
     after_volume = _visible(lab)[TARGET]
 
     r.measurements.update({

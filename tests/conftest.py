@@ -7,22 +7,16 @@ logs and a cluster dump are saved first (see evidence/)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 
 import pytest
 from pytest_docker.plugin import get_docker_services
 
-from scenarios.compose import Compose
+from scenarios.compose import Compose, side_env
+from scenarios.evidence import save_compose
 from scenarios.settings import ROOT, compose_files, load
 
 PROJECT = "dasklab-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pytest_collection_modifyitems(items):
@@ -56,10 +50,7 @@ def docker_cleanup() -> list[str]:
 def test_env() -> dict[str, str]:
     """Ports and network of the test cluster; Compose reads them before .env."""
     return {
-        "SCHEDULER_PORT": str(_free_port()),
-        "DASHBOARD_PORT": str(_free_port()),
-        "S3_PORT": str(_free_port()),
-        "NETWORK_PREFIX": "172.29.87",
+        **side_env("172.29.87"),
         # Smaller workers than the default 2 GiB: spill scenarios need 2x the
         # memory target in data, and CI has 2 cores.
         "WORKER_MEMORY": "1GiB",
@@ -94,9 +85,7 @@ def docker_services(request, docker_compose_command, docker_compose_file,
 
 def _save_compose_evidence(compose: Compose) -> None:
     folder = ROOT / "evidence" / "pytest"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "compose-ps.txt").write_text(compose.ps())
-    (folder / "compose-logs.txt").write_text(compose.logs())
+    save_compose(compose, folder)
     print(f"\n[dasklab] test cluster state saved in {folder}")
 
 

@@ -1,7 +1,6 @@
 """Unit tests: the scenario registry, CLI, reporter and command construction."""
 
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pytest
 
 from scenarios import registry
 from scenarios.__main__ import main, parse_params
-from scenarios.compose import Compose
+from scenarios.compose import Compose, free_port
 from scenarios.result import ERROR, FAIL, PASS, Result, render
 from scenarios.settings import ROOT
 
@@ -74,14 +73,8 @@ def test_compose_command_names_project_and_file():
     assert cmd[-2:] == ["kill", "worker-2"]
 
 
-def _unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_scenario_with_cluster_down_says_make_up_quickly():
-    env = {**os.environ, "SCHEDULER_PORT": str(_unused_port())}
+    env = {**os.environ, "SCHEDULER_PORT": str(free_port())}
     # timeout=10 is the promise: a clear message within 10 s, not a hang.
     proc = subprocess.run([sys.executable, "-m", "scenarios", "tour"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=10)
@@ -155,14 +148,14 @@ def test_backend_choice_sets_compose_file(tmp_path):
 
 
 def test_check_env_with_cluster_down_says_make_up():
-    env = {**os.environ, "SCHEDULER_PORT": str(_unused_port())}
+    env = {**os.environ, "SCHEDULER_PORT": str(free_port())}
     proc = subprocess.run([sys.executable, "-m", "scenarios.check_env"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=10)
     assert proc.returncode == 3 and "make up" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_check_env_reports_differences_by_package_and_process():
-    from scenarios.check_env import differences
+    from scenarios.versions import differences
 
     procs = {"client": {"python": "3.11.2", "toolz": "1.2.0"},
              "scheduler": {"python": "3.11.2", "toolz": "1.2.0"},

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from scenarios.compose import Compose
+from scenarios.compose import Compose, side_env
 from scenarios.docker_api import image_present
 from scenarios.settings import ROOT, load
 
@@ -20,9 +20,7 @@ pytestmark = [
         "`docker load` one and set MINIO_IMAGE in .env to run the MinIO backend tests")),
 ]
 
-ENV = {"STORE_BACKEND": "minio", "DASKLAB_PROJECT": "dasklab-minio",
-       "SCHEDULER_PORT": "18886", "DASHBOARD_PORT": "18887", "S3_PORT": "18900",
-       "NETWORK_PREFIX": "172.29.89"}
+ENV = {"STORE_BACKEND": "minio", "DASKLAB_PROJECT": "dasklab-minio", **side_env("172.29.89")}
 
 
 @pytest.fixture
