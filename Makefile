@@ -22,13 +22,13 @@ export BASE_IMAGE PYTHON
 up: prereqs env images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
 	@echo "[up] starting the cluster ..."
 	@$(COMPOSE) up -d --wait --wait-timeout 300
-	@$(PY) -m scenarios.objects ensure
-	@$(PY) -m scenarios.status
+	@$(PY) -m scenarios.lab.objects ensure
+	@$(PY) -m scenarios.lab.status
 
 restart: prereqs env ## Restart every container (code under scenarios/ is re-imported), wait until healthy
 	@$(COMPOSE) restart
 	@$(COMPOSE) up -d --wait --wait-timeout 300
-	@$(PY) -m scenarios.status
+	@$(PY) -m scenarios.lab.status
 
 down: ## Stop and remove the cluster's containers (volumes are kept)
 	@$(COMPOSE) down
@@ -50,13 +50,13 @@ logs: ## Show logs (all services, or one: make logs s=worker-2)
 	@$(COMPOSE) logs --tail=200 $(s)
 
 objects: venv env ## List the object store's buckets and objects with sizes (minio SDK)
-	@$(PY) -m scenarios.objects list
+	@$(PY) -m scenarios.lab.objects list
 
 s3-env: env ## Print `export` lines for the S3 variables (eval "$$(make -s s3-env)")
-	@$(PY) -m scenarios.settings s3-env
+	@$(PY) -m scenarios.lab.settings s3-env
 
 check-env: venv env ## Compare Python and every package on client, scheduler and workers
-	@$(PY) -m scenarios.check_env
+	@$(PY) -m scenarios.lab.check_env
 
 ##@ Scenarios
 scenarios: venv ## List the scenarios
@@ -73,16 +73,16 @@ test-unit: venv ## Unit tests only (no Docker needed)
 	@$(PY) -m pytest -m "not integration"
 
 bench-startup: prereqs env images ## Compose cluster startup vs LocalCluster, side by side
-	@$(PY) -m scenarios.bench_startup
+	@$(PY) -m scenarios.bench.startup
 
 bench-s3: up ## Object store throughput: 3 workers via s3fs vs one minio SDK stream
-	@$(PY) -m scenarios.bench_s3 $(ARGS)
+	@$(PY) -m scenarios.bench.s3 $(ARGS)
 
 bench-recovery: up ## Worker-loss run vs no-fault run, same work: time ratio and kill-to-detection
-	@$(PY) -m scenarios.bench_recovery $(ARGS)
+	@$(PY) -m scenarios.bench.recovery $(ARGS)
 
 bench-spill: up ## Spill write throughput vs raw sequential write on the same worker volume
-	@$(PY) -m scenarios.bench_spill
+	@$(PY) -m scenarios.bench.spill
 
 ##@ Building blocks (run by the targets above when needed)
 prereqs: ## Check Docker and Compose v2 (installs Compose v2 where only v1 exists)
@@ -92,14 +92,14 @@ venv: ## Create .venv from the locked requirements (same versions as the images)
 	@bash $(BOOT)/venv.sh
 
 env: venv ## Create .env with defaults on first run, then validate it
-	@$(PY) -m scenarios.settings init
+	@$(PY) -m scenarios.lab.settings init
 
 images: venv env ## Build the base image (offline bootstrap if needed), the dask and garage images
 	@base="$$(bash $(BOOT)/base.sh)" && \
-	  bash $(BOOT)/build-image.sh "$$($(PY) -m scenarios.settings get DASKLAB_IMAGE)" \
+	  bash $(BOOT)/build-image.sh "$$($(PY) -m scenarios.lab.settings get DASKLAB_IMAGE)" \
 	    images/dask/Dockerfile BASE_IMAGE="$$base" -- \
-	    images/dask/entrypoint.sh images/requirements.lock && \
-	  if [ "$$($(PY) -m scenarios.settings get STORE_BACKEND)" = garage ]; then \
+	    images/dask/entrypoint.sh images/requirements.lock images/requirements-build.lock && \
+	  if [ "$$($(PY) -m scenarios.lab.settings get STORE_BACKEND)" = garage ]; then \
 	    bash $(BOOT)/garage.sh && \
 	    bash $(BOOT)/build-image.sh dasklab/garage:$(GARAGE_VERSION) images/garage/Dockerfile \
 	      BASE_IMAGE="$$base" -- images/garage/entrypoint.sh images/garage/init.sh build/garage/garage; \
@@ -107,23 +107,25 @@ images: venv env ## Build the base image (offline bootstrap if needed), the dask
 
 image-extra: images ## Build dasklab/dask:extra = the dask image + EXTRA_REQUIREMENTS (from the wheelhouse)
 	@bash $(BOOT)/build-image.sh dasklab/dask:extra images/extra/Dockerfile \
-	  DASKLAB_IMAGE="$$($(PY) -m scenarios.settings get DASKLAB_IMAGE)" \
+	  DASKLAB_IMAGE="$$($(PY) -m scenarios.lab.settings get DASKLAB_IMAGE)" \
 	  EXTRA_REQUIREMENTS="$(EXTRA_REQUIREMENTS)" -- images/requirements.lock
 
 image-rogue: images ## Build dasklab/dask:rogue, a drifted worker image (toolz at another version)
 	@bash $(BOOT)/build-image.sh dasklab/dask:rogue images/rogue/Dockerfile \
-	  DASKLAB_IMAGE="$$($(PY) -m scenarios.settings get DASKLAB_IMAGE)" -- \
+	  DASKLAB_IMAGE="$$($(PY) -m scenarios.lab.settings get DASKLAB_IMAGE)" -- \
 	  images/requirements-rogue.lock
 
 lock: venv ## Re-resolve images/requirements*.in into the locks (needs the network)
-	@.venv/bin/pip install -q uv && cd images && \
+	@cd images && \
 	  ../.venv/bin/uv pip compile requirements.in --generate-hashes --python-version 3.11 \
 	    --python-platform x86_64-manylinux_2_28 --no-header -q -o requirements.lock && \
 	  ../.venv/bin/uv pip compile requirements-dev.in -c requirements.lock --generate-hashes \
 	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -q \
 	    -o requirements-dev.lock && \
 	  ../.venv/bin/uv pip compile requirements-rogue.in --generate-hashes --python-version 3.11 \
-	    --python-platform x86_64-manylinux_2_28 --no-header -q -o requirements-rogue.lock
+	    --python-platform x86_64-manylinux_2_28 --no-header -q -o requirements-rogue.lock && \
+	  ../.venv/bin/uv pip compile requirements-build.in --generate-hashes --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 --no-header -q -o requirements-build.lock
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \

@@ -1,4 +1,7 @@
-"""python -m scenarios [list | NAME [--json] [--set key=value ...]]
+"""python -m scenarios [list | NAME [--json] [--quiet] [--set key=value ...]]
+
+Phases and progress bars go to stderr while a scenario runs (--quiet: none);
+the result goes to stdout, as a report or as JSON.
 
 Exit status: 0 pass, 1 fail or error, 2 bad usage (unknown scenario, bad
 settings), 3 cluster not reachable.
@@ -10,7 +13,7 @@ import argparse
 import sys
 
 from . import registry
-from .result import render
+from .lab.result import render
 
 
 def _value(text: str):
@@ -33,9 +36,13 @@ def parse_params(pairs: list[str]) -> dict:
 
 
 def list_scenarios() -> str:
+    """The scenarios under their course sections, as `make scenarios` prints them."""
     width = max(map(len, registry.SCENARIOS))
-    return "\n".join(f"  {name.ljust(width)}  {summary}"
-                     for name, (_, summary) in registry.SCENARIOS.items())
+    out = []
+    for title, group in registry.SECTIONS.items():
+        out += ["" if out else None, f"{title}:"]
+        out += [f"  {s.name.ljust(width)}  {s.summary}" for s in group]
+    return "\n".join(line for line in out if line is not None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", nargs="?", default="list")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no phases or progress bars on stderr")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a scenario parameter, e.g. --set rows=1000000")
     args = parser.parse_args(argv)
@@ -56,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     params = parse_params(args.set)
 
-    from .lab import open_lab_or_exit
+    from .lab import open_lab_or_exit, progress
+
+    progress.configure(quiet=args.quiet)
 
     lab = open_lab_or_exit()
     try:

@@ -1,41 +1,61 @@
-"""The one list of scenarios. The CLI, `make scenarios` and the tests read it."""
+"""The one list of scenarios, grouped by the course section they teach. The
+CLI, `make scenarios` and the tests read it."""
 
 from __future__ import annotations
 
 import importlib
 import time
 import traceback
+from dataclasses import dataclass
 from types import ModuleType
 
-from .result import ERROR, Result
+from .lab.result import ERROR, Result
 
-# name -> (module, one-line summary). Modules are imported only when run.
-SCENARIOS: dict[str, tuple[str, str]] = {
-    "tour": ("scenarios.tour",
-             "Cast of characters: scheduler, nannies, workers, volumes, versions side by side"),
-    "source-data": ("scenarios.source_data",
-                    "Client reads and ships data vs workers read from S3; the local-path trap"),
-    "scatter": ("scenarios.scatter",
-                "Embedding a large object vs scatter vs broadcast; scattered data dies with its worker"),
-    "worker-local": ("scenarios.worker_local",
-                     "Data on one worker's volume: pinned by name, invisible elsewhere, "
-                     "survives restart, not volume loss"),
-    "output": ("scenarios.output",
-               "Workers write in parallel vs gather and write from the client; "
-               "no partial or duplicate objects"),
-    "spill": ("scenarios.spill",
-              "Twice the memory target: spill to each worker's volume, pause, disk full, max-spill"),
-    "worker-loss": ("scenarios.worker_loss",
-                    "Kill worker-2 half way: detection, lost keys recomputed, KilledWorker"),
-    "stealing": ("scenarios.stealing",
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # as typed: make scenario-<name>
+    module: str  # imported only when run
+    summary: str
+
+
+# Course section -> its scenarios, in teaching order.
+SECTIONS: dict[str, list[Scenario]] = {
+    "Cast of characters and basic operation": [
+        Scenario("tour", "scenarios.basics.tour",
+                 "Cast of characters: scheduler, nannies, workers, volumes, versions side by side"),
+        Scenario("environment", "scenarios.basics.environment",
+                 "A module the workers lack; PipInstall vs upload_file vs image, timed; "
+                 "version drift"),
+    ],
+    "Distributed data": [
+        Scenario("source-data", "scenarios.data.source_data",
+                 "Client reads and ships data vs workers read from S3; the local-path trap"),
+        Scenario("scatter", "scenarios.data.scatter",
+                 "Embedding a large object vs scatter vs broadcast; scattered data dies with "
+                 "its worker"),
+        Scenario("worker-local", "scenarios.data.worker_local",
+                 "Data on one worker's volume: pinned by name, invisible elsewhere, survives "
+                 "restart, not volume loss"),
+        Scenario("output", "scenarios.data.output",
+                 "Workers write in parallel vs gather and write from the client; no partial "
+                 "or duplicate objects"),
+    ],
+    "Resource usage and resilience": [
+        Scenario("spill", "scenarios.resilience.spill",
+                 "Twice the memory target: spill to each worker's volume, pause, disk full, "
+                 "max-spill"),
+        Scenario("stealing", "scenarios.resilience.stealing",
                  "Tasks piled on worker-1: steal events, per-worker split, vs strict placement"),
-    "storage-loss": ("scenarios.storage_loss",
-                     "worker-2's spill directory wiped mid-job: Dask alone hangs; the lab's "
-                     "guard recovers"),
-    "environment": ("scenarios.environment",
-                    "A module the workers lack; PipInstall vs upload_file vs image, timed; "
-                    "version drift"),
+        Scenario("worker-loss", "scenarios.resilience.worker_loss",
+                 "Kill worker-2 half way: detection, lost keys recomputed, KilledWorker"),
+        Scenario("storage-loss", "scenarios.resilience.storage_loss",
+                 "worker-2's spill directory wiped mid-job: Dask alone hangs; the lab's guard "
+                 "recovers"),
+    ],
 }
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for group in SECTIONS.values() for s in group}
 
 
 class UnknownScenario(KeyError):
@@ -44,24 +64,36 @@ class UnknownScenario(KeyError):
                 + ", ".join(sorted(SCENARIOS)))
 
 
+def section_of(name: str) -> str:
+    return next(title for title, group in SECTIONS.items() if any(s.name == name for s in group))
+
+
 def module(name: str) -> ModuleType:
     if name not in SCENARIOS:
         raise UnknownScenario(name)
-    return importlib.import_module(SCENARIOS[name][0])
+    return importlib.import_module(SCENARIOS[name].module)
 
 
 def run(name: str, lab, **params) -> Result:
     """Run one scenario; an exception becomes an `error` verdict, never a pass.
-    On any verdict but pass, evidence (logs, ps, cluster dump) is saved."""
+    Faults the nemesis injected meanwhile are recorded in the result. On any
+    verdict but pass, evidence (logs, ps, cluster dump) is saved."""
+    from .lab import faults, progress
+
     mod = module(name)
-    start = time.monotonic()
+    progress.configure(name=name)
+    nemesis = getattr(lab, "faults", None)
+    mark = len(nemesis.log) if nemesis else 0
+    start, wall = time.monotonic(), time.time()
     try:
         result = mod.run(lab, **params)
     except Exception:  # noqa: BLE001 - the verdict carries it
         result = Result(name=name, verdict=ERROR, error=traceback.format_exc())
     result.seconds = time.monotonic() - start
+    result.faults = faults.records_since(nemesis, mark, wall)
+    progress.phase(f"done: {result.verdict}")
     if not result.passed:
-        from .evidence import save
+        from .lab.evidence import save
 
         result.evidence = save(lab, name)
     return result

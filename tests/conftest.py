@@ -12,9 +12,9 @@ import subprocess
 import pytest
 from pytest_docker.plugin import get_docker_services
 
-from scenarios.compose import Compose, side_env
-from scenarios.evidence import save_compose
-from scenarios.settings import ROOT, compose_files, load
+from scenarios.lab.compose import Compose, side_env
+from scenarios.lab.evidence import save_compose
+from scenarios.lab.settings import ROOT, compose_files, load
 
 PROJECT = "dasklab-test"
 

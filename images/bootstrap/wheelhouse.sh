@@ -7,7 +7,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 out=build/wheelhouse
-locks=(images/requirements.lock images/requirements-dev.lock images/requirements-rogue.lock)
+locks=(images/requirements.lock images/requirements-dev.lock images/requirements-rogue.lock
+       images/requirements-build.lock)
 stamp="$out/.complete-$(cat "${locks[@]}" | sha256sum | cut -c1-16)"
 [ -f "$stamp" ] && exit 0
 

@@ -1,0 +1,1 @@
+"""The `make bench-*` programs: side-by-side measurements, medians and ratios."""

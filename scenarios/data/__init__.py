@@ -1,0 +1,1 @@
+"""Course: distributed data (source data, scatter, worker-local data, output)."""

@@ -1,0 +1,54 @@
+"""The host-side library every scenario uses.
+
+    from scenarios.lab import Lab, open_lab, wait_until, Result
+
+connect.py   connecting: Lab, open_lab, wait_until, worker events
+settings.py  the .env variables, defaults and checks (also a CLI)
+compose.py   `docker compose` command lines for a project
+resources.py the resource manager interface, and its Compose implementation
+faults.py    the nemesis: inject/heal pairs, recorded in each result
+result.py    the one Result shape and its reporter
+progress.py  phases and progress bars on stderr
+evidence.py  what is kept when a scenario fails
+versions.py  package versions on every process, side by side
+datasets.py  deterministic data (runs on workers too)
+meters.py    socket bytes, peak memory, worker statuses, timers
+status.py, check_env.py, objects.py   command-line entry points (make up / check-env / objects)
+
+Names are imported lazily, on first use: scenario modules are imported on the
+workers too (functions travel by reference), and the workers' image has
+neither the docker SDK nor rich.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "connect": ["Lab", "open_lab", "open_lab_or_exit", "wait_until", "worker_events",
+                "ClusterDown", "connect", "probe", "use_lab_config"],
+    "settings": ["ROOT", "SettingsError", "load", "validate", "memory_bytes", "compose_files"],
+    "compose": ["Compose", "side_env", "free_port"],
+    "resources": ["Resources", "ComposeResources", "Attachment"],
+    "faults": ["Nemesis", "Fault", "FaultRecord"],
+    "result": ["Result", "PASS", "FAIL", "ERROR", "render"],
+    "progress": ["phase", "wait_futures"],
+    "datasets": ["partition", "frame_digest", "bucket", "s3", "ensure_dataset",
+                 "expected_sum_x", "write_partition", "make_chunk", "expected_total"],
+    "meters": ["SocketMeter", "Sampler", "PeakMemory", "StatusWatch", "Timer"],
+    "docker_api": ["docker_client", "container", "volume_at", "logs_since", "image_present"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'scenarios.lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,188 @@
+"""What a scenario gets: a connected client plus handles on the cluster.
+
+`open_lab()` fails fast, with the fix in the message, when the cluster is not
+running: a TCP probe of the scheduler port answers in milliseconds, where a bare
+`Client(...)` would wait out its 30 s connect timeout and end in a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from .compose import Compose
+from .faults import Nemesis
+from .resources import ComposeResources, Resources
+from .settings import ROOT, compose_files, host_s3_env, load, validate
+
+CONNECT_TIMEOUT = 10  # seconds; the promise is "a clear message within 10 s"
+
+
+class ClusterDown(RuntimeError):
+    """No usable scheduler; the message names `make up`."""
+
+
+def use_lab_config() -> None:
+    """Make the client read compose/dask.yaml, like every container does."""
+    import dask
+
+    if "DASK_CONFIG" not in os.environ:
+        os.environ["DASK_CONFIG"] = str(ROOT / "compose" / "dask.yaml")
+        dask.config.refresh()
+
+
+def scheduler_address(values: dict[str, str]) -> str:
+    return os.environ.get("DASKLAB_SCHEDULER", f"tcp://127.0.0.1:{values['SCHEDULER_PORT']}")
+
+
+def dashboard_url(values: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{values['DASHBOARD_PORT']}/status"
+
+
+def probe(address: str, timeout: float = 2.0) -> bool:
+    u = urlparse(address)
+    try:
+        socket.create_connection((u.hostname, u.port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT):
+    from distributed import Client
+
+    if not probe(address):
+        raise ClusterDown(
+            f"no Dask scheduler answers at {address}: the cluster is not running.\n"
+            "Start it with `make up` (and `make ps` shows its state)."
+        )
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as e:
+        raise ClusterDown(
+            f"the scheduler at {address} accepts connections but did not answer "
+            f"within {timeout:.0f} s ({e}).\nCheck `make ps` and `make logs s=scheduler`; "
+            "`make up` waits until it is healthy."
+        ) from e
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
+               interval: float = 0.2, state: Callable[[], Any] | None = None) -> Any:
+    """Poll `predicate` until it returns something truthy; raise TimeoutError
+    naming what was awaited and the last state seen. Bounded in time and count."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 2):
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    seen = state() if state else value
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; last state: {seen!r}")
+
+
+def worker_events(client, addresses, action: str | None = None) -> list[tuple[float, str, dict]]:
+    """(timestamp, worker address, message) from each worker's own event topic.
+
+    Not `client.get_events("all")`: in distributed 2026.8 a broadcast scatter
+    logs a "replicate" event holding WorkerState objects into "all"; they
+    cannot be serialized, and asking for that topic from then on closes the
+    client's connection ("Stream is closed"). The scatter scenario shows it.
+    """
+    out = []
+    for address in addresses:
+        for ts, msg in client.get_events(address):
+            if isinstance(msg, dict) and (action is None or msg.get("action") == action):
+                out.append((ts, address, msg))
+    return sorted(out, key=lambda e: e[0])
+
+
+@dataclass
+class Lab:
+    client: Any  # distributed.Client
+    settings: dict[str, str]
+    compose: Compose = field(default_factory=Compose)
+    resources: Resources | None = None  # defaults to the compose project's containers
+    faults: Nemesis | None = None  # the nemesis, over `resources`
+
+    def __post_init__(self) -> None:
+        if self.resources is None:
+            self.resources = ComposeResources(self.compose)
+        if self.faults is None:
+            self.faults = Nemesis(self.resources)
+
+    @property
+    def dashboard_url(self) -> str:
+        return dashboard_url(self.settings)
+
+    def workers_by_name(self) -> dict[str, dict]:
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return {str(w["name"]): {"address": addr, **w} for addr, w in info.items()}
+
+    def run_by_name(self, func, *args, **kwargs) -> dict[str, Any]:
+        """client.run, with results keyed by worker name (sorted) instead of address."""
+        names = {w["address"]: n for n, w in self.workers_by_name().items()}
+        results = self.client.run(func, *args, **kwargs)
+        return {names[a]: results[a] for a in sorted(results, key=lambda a: names.get(a, a))
+                if a in names}
+
+    def process_id(self, name: str) -> str | None:
+        """Each worker process makes a fresh scratch folder: a handy identity
+        (the scheduler's worker `id` is just the name when one is given)."""
+        return self.workers_by_name().get(name, {}).get("local_directory")
+
+    def wait_new_process(self, name: str, old: str | None, timeout: float = 90) -> None:
+        wait_until(lambda: self.process_id(name) not in (None, old), timeout,
+                   f"{name} to come back as a new worker process",
+                   state=lambda: sorted(self.workers_by_name()))
+
+    def replace_process(self, name: str, action: Callable[[], Any]) -> Any:
+        """Do `action` (a restart, a recreate, a start after a kill...) and wait
+        for worker `name` to register as a new process. Returns what `action`
+        returned (a Fault, say)."""
+        old = self.process_id(name)
+        value = action()
+        self.wait_new_process(name, old)
+        return value
+
+    def wait_for_workers(self, names: set[str], timeout: float = 60) -> dict[str, dict]:
+        return wait_until(
+            lambda: (w := self.workers_by_name()) and names <= set(w) and w,
+            timeout, f"workers {sorted(names)} to be registered",
+            state=lambda: sorted(self.workers_by_name()),
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_lab(project: str | None = None) -> Lab:
+    values = validate(load())
+    compose = Compose(project=project or os.environ.get("DASKLAB_PROJECT", "dasklab"),
+                      files=tuple(compose_files(values)))
+    use_lab_config()
+    # Same S3 variables as the containers, with the published endpoint: s3fs
+    # and pandas on the client need no storage_options either.
+    os.environ.update(host_s3_env(values))
+    return Lab(client=connect(scheduler_address(values)), settings=values, compose=compose)
+
+
+def open_lab_or_exit(project: str | None = None) -> Lab:
+    """open_lab for command-line entry points: a bad setting exits 2 and a
+    stopped cluster exits 3, each with its message and no traceback."""
+    from .settings import SettingsError
+
+    try:
+        return open_lab(project)
+    except SettingsError as e:
+        print(f"error: invalid settings:\n{e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ClusterDown as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(3) from None

@@ -1,0 +1,130 @@
+"""Measuring instruments used while a scenario runs: bytes through the
+client's sockets, peak client memory, worker statuses, wall time."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+
+class SocketMeter:
+    """Bytes this process received and sent over sockets while active: what
+    really passed through the client, S3 downloads and scheduler traffic
+    alike. It wraps socket.socket's recv/send methods (asyncio, tornado and
+    aiohttp all go through them) and restores them on exit."""
+
+    _RECV = ("recv", "recv_into")
+    _SEND = ("send", "sendall", "sendmsg")
+
+    def __init__(self) -> None:
+        self.received = self.sent = 0
+        self._lock = threading.Lock()
+
+    def _wrap(self, name: str, incoming: bool):
+        original = getattr(socket.socket, name)
+
+        def counted(sock, *args, **kwargs):
+            n = original(sock, *args, **kwargs)
+            if name == "recv":
+                size = len(n)
+            elif name == "sendall":
+                size = len(memoryview(args[0]).cast("B"))
+            elif name == "sendmsg":
+                size = n
+            else:
+                size = n or 0
+            with self._lock:
+                if incoming:
+                    self.received += size
+                else:
+                    self.sent += size
+            return n
+
+        return original, counted
+
+    def __enter__(self) -> "SocketMeter":
+        self._saved = {}
+        for names, incoming in ((self._RECV, True), (self._SEND, False)):
+            for name in names:
+                original, counted = self._wrap(name, incoming)
+                self._saved[name] = original
+                setattr(socket.socket, name, counted)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name, original in self._saved.items():
+            setattr(socket.socket, name, original)
+
+    @property
+    def total(self) -> int:
+        return self.received + self.sent
+
+
+class Sampler:
+    """Calls `sample()` every `interval` seconds on a background thread while
+    the `with` block runs: the one polling loop for things measured meanwhile."""
+
+    interval = 0.1
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class PeakMemory(Sampler):
+    """Peak resident memory of this process above its level at entry,
+    sampled every 10 ms."""
+
+    interval = 0.01
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.peak = 0
+        self._proc = psutil.Process()
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, self._proc.memory_info().rss - self._base)
+
+    def __enter__(self) -> "PeakMemory":
+        self._base = self._proc.memory_info().rss
+        return super().__enter__()
+
+
+class StatusWatch(Sampler):
+    """Polls the scheduler for worker statuses; remembers who was ever paused."""
+
+    interval = 0.2
+
+    def __init__(self, client) -> None:
+        self.client, self.paused = client, set()
+
+    def sample(self) -> None:
+        try:
+            workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        except Exception:  # noqa: BLE001 - a missed sample is fine
+            return
+        self.paused |= {str(w["name"]) for w in workers if w["status"] == "paused"}
+
+
+class Timer:
+    def __enter__(self) -> "Timer":
+        self._start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.monotonic() - self._start

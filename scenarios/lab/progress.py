@@ -1,0 +1,71 @@
+"""Live progress on stderr while a scenario runs: its phases as they start,
+with the time elapsed, and a progress bar while it waits on many futures.
+
+stdout stays for the result (a table, or clean JSON with --json); `--quiet`
+silences all of this. rich is imported only when something is shown: these
+modules are imported on the workers too, whose image has no rich.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Iterable
+
+_state = {"quiet": False, "name": "", "start": time.monotonic()}
+
+
+def configure(*, quiet: bool | None = None, name: str | None = None) -> None:
+    """Called by the registry when a scenario starts (name, clock) and by the
+    CLI (--quiet)."""
+    if quiet is not None:
+        _state["quiet"] = quiet
+    if name is not None:
+        _state["name"], _state["start"] = name, time.monotonic()
+
+
+def quiet() -> bool:
+    return bool(_state["quiet"])
+
+
+def elapsed() -> float:
+    return time.monotonic() - _state["start"]
+
+
+def phase(text: str) -> None:
+    """Announce a phase: `[  12.3 s] spill: disk full, no max-spill`."""
+    if quiet():
+        return
+    prefix = f"{_state['name']}: " if _state["name"] else ""
+    print(f"[{elapsed():7.1f} s] {prefix}{text}", file=sys.stderr, flush=True)
+
+
+def wait_futures(futures: Iterable, what: str, timeout: float) -> None:
+    """Like distributed.wait(futures, timeout): returns when every future is
+    done (finished, erred or cancelled), raises TimeoutError past `timeout`;
+    meanwhile a progress bar counts them on stderr."""
+    from distributed import as_completed, wait
+
+    futures = list(futures)
+    if not futures:
+        return
+    if quiet():
+        wait(futures, timeout=timeout)
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+
+    phase(what)
+    columns = (TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, transient=True, console=_console()) as bar:
+        task = bar.add_task(what, total=len(futures))
+        # as_completed raises TimeoutError at the deadline: bounded in time.
+        for _ in as_completed(futures, timeout=timeout):
+            bar.advance(task)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)

@@ -1,0 +1,143 @@
+"""The resource manager behind the lab: what starts, stops and wires up the
+containers of a service.
+
+Here it is Docker Compose (a service = one container of a compose project,
+found by its compose labels). The nemesis (faults.py) speaks only the
+`Resources` interface, so a Swarm or Kubernetes backend can offer the same
+faults by implementing these few verbs for its own kind of container.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from . import docker_api
+from .compose import Compose
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where a container sat on the cluster network: enough to put it back
+    at the same address under the same names."""
+    network: str
+    ip: str
+    aliases: tuple[str, ...]
+
+
+class Resources(ABC):
+    """Containers of services, in one project."""
+
+    project: str
+
+    @abstractmethod
+    def kill(self, service: str) -> None:
+        """SIGKILL the service's container; it stays down until start()."""
+
+    @abstractmethod
+    def start(self, service: str) -> None: ...
+
+    @abstractmethod
+    def restart(self, service: str) -> None: ...
+
+    @abstractmethod
+    def pause(self, service: str) -> None:
+        """Freeze every process of the container (alive, answering nothing)."""
+
+    @abstractmethod
+    def unpause(self, service: str) -> None: ...
+
+    @abstractmethod
+    def disconnect(self, service: str) -> Attachment:
+        """Cut the container off the cluster network; returns where it was."""
+
+    @abstractmethod
+    def connect(self, service: str, attachment: Attachment) -> None:
+        """Put it back on the network at the same address and names."""
+
+    @abstractmethod
+    def exec(self, service: str, argv: list[str]) -> tuple[int, str]:
+        """Run a command inside the container: (exit code, output)."""
+
+    @abstractmethod
+    def recreate(self, service: str, overlays: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None, fresh_volume: bool = False) -> None:
+        """Replace the container from its definition (plus overlays), optionally
+        with a new, empty volume."""
+
+    @abstractmethod
+    def state(self, service: str) -> str:
+        """'running', 'paused', 'exited', ... as the resource manager sees it."""
+
+
+class ComposeResources(Resources):
+    """Compose services through the Docker SDK (kill, pause, network) and the
+    compose CLI (recreate from the compose files, with overlays)."""
+
+    def __init__(self, compose: Compose) -> None:
+        self.compose = compose
+        self.project = compose.project
+
+    def _container(self, service: str) -> Any:
+        return docker_api.container(self.project, service)
+
+    def kill(self, service: str) -> None:
+        self._container(service).kill()  # SIGKILL, as `docker compose kill`
+
+    def start(self, service: str) -> None:
+        self._container(service).start()
+
+    def restart(self, service: str) -> None:
+        self.compose.run("restart", service)
+
+    def pause(self, service: str) -> None:
+        self._container(service).pause()
+
+    def unpause(self, service: str) -> None:
+        self._container(service).unpause()
+
+    def _network(self, container: Any) -> tuple[str, dict]:
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        name = f"{self.project}_dask"
+        if name not in networks:
+            raise LookupError(f"{container.name} is not on network {name} (it is on "
+                              f"{sorted(networks) or 'none'})")
+        return name, networks[name]
+
+    def disconnect(self, service: str) -> Attachment:
+        container = self._container(service)
+        name, net = self._network(container)
+        ip = (net.get("IPAMConfig") or {}).get("IPv4Address") or net["IPAddress"]
+        aliases = tuple(a for a in (net.get("Aliases") or [])
+                        if a != container.id[:12])  # Docker adds the short id itself
+        docker_api.docker_client().networks.get(name).disconnect(container)
+        return Attachment(network=name, ip=ip, aliases=aliases or (service,))
+
+    def connect(self, service: str, attachment: Attachment) -> None:
+        container = self._container(service)
+        container.reload()
+        if attachment.network in container.attrs["NetworkSettings"]["Networks"]:
+            return  # already back
+        docker_api.docker_client().networks.get(attachment.network).connect(
+            container, ipv4_address=attachment.ip, aliases=list(attachment.aliases))
+
+    def exec(self, service: str, argv: list[str]) -> tuple[int, str]:
+        out = self._container(service).exec_run(argv)
+        return out.exit_code, out.output.decode(errors="replace")
+
+    def recreate(self, service: str, overlays: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None, fresh_volume: bool = False) -> None:
+        compose = Compose(project=self.project, files=self.compose.files + tuple(overlays),
+                          root=self.compose.root, env={**self.compose.env, **(env or {})})
+        if fresh_volume:
+            volume = docker_api.volume_at(self.project, service)
+            compose.run("rm", "--stop", "--force", service)
+            if volume:
+                docker_api.docker_client().volumes.get(volume).remove()
+        compose.run("up", "-d", "--wait", "--no-deps", "--force-recreate", service)
+
+    def state(self, service: str) -> str:
+        container = self._container(service)
+        container.reload()
+        return container.status

@@ -1,0 +1,91 @@
+"""The one shape every scenario returns, and the reporter that prints it."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PASS, FAIL, ERROR = "pass", "fail", "error"
+
+
+@dataclass
+class Result:
+    name: str
+    verdict: str = PASS  # pass | fail | error (an exception inside the scenario)
+    measurements: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    evidence: str | None = None  # folder with logs and a cluster dump, on failure
+    faults: list[dict[str, Any]] = field(default_factory=list)  # what the nemesis did
+
+    def check(self, ok: bool, why: str) -> bool:
+        """Record a condition of the verdict: a false one fails the result."""
+        if not ok:
+            self.verdict = FAIL if self.verdict == PASS else self.verdict
+            self.notes.append(f"FAILED: {why}")
+        return ok
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10000:
+        return f"{value:,}"
+    return str(value)
+
+
+def table_text(rows: list[dict[str, Any]], title: str | None = None) -> str:
+    """Rows of dicts as an aligned text table (rich), one column per key."""
+    if not rows:
+        return (f"  [{title}]\n" if title else "") + "  (none)"
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text  # plain Text: no markup, "[worker-1]" stays as it is
+
+    cols = list(dict.fromkeys(k for row in rows for k in row))
+    t = Table(title=Text(f"[{title}]") if title else None, title_justify="left",
+              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for c in cols:
+        t.add_column(Text(c))
+    for row in rows:
+        t.add_row(*(Text(_fmt(row.get(c, ""))) for c in cols))
+    # Plain text, wide enough that no cell wraps: reports end up in logs and files.
+    console = Console(file=io.StringIO(), width=max(100, _width(cols, rows)),
+                      color_system=None, highlight=False)
+    console.print(t)
+    return "\n".join("  " + line.rstrip() for line in console.file.getvalue().splitlines())
+
+
+def _width(cols: list[str], rows: list[dict[str, Any]]) -> int:
+    return 4 + sum(max(len(c), *(len(_fmt(r.get(c, ""))) for r in rows)) + 2 for c in cols)
+
+
+def render(result: Result) -> str:
+    """The readable report: verdict, numbers, tables, faults, notes, error."""
+    out = [f"== {result.name}: {result.verdict.upper()}  ({result.seconds:.1f} s)"]
+    if result.measurements:
+        width = max(len(k) for k in result.measurements)
+        out += [f"  {k.ljust(width)}  {_fmt(v)}" for k, v in result.measurements.items()]
+    for title, rows in result.tables.items():
+        out += ["", table_text(rows, title)]
+    if result.faults:
+        out += ["", table_text(result.faults, "faults injected")]
+    if result.notes:
+        out += ["", "  notes:", *(f"  - {n}" for n in result.notes)]
+    if result.error:
+        out += ["", "  error:", *("    " + l for l in result.error.rstrip().splitlines())]
+    if result.evidence:
+        out += ["", f"  evidence saved in {result.evidence}"]
+    return "\n".join(out)

@@ -1,0 +1,2 @@
+"""Course: resource usage and resilience (spill, stealing, losing worker
+processes and their storage)."""

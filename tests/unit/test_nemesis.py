@@ -1,0 +1,124 @@
+"""Unit tests of the nemesis against a stub resource manager: what each
+fault asks of the resource manager, that heals are idempotent, and that every
+fault is recorded in the scenario's result."""
+
+import pytest
+
+from scenarios import registry
+from scenarios.lab import Attachment, Nemesis, Resources, Result
+
+
+class StubResources(Resources):
+    """Records the calls; a real backend would act on containers."""
+
+    project = "stub"
+
+    def __init__(self):
+        self.calls = []
+
+    def _call(self, *args):
+        self.calls.append(args)
+
+    def kill(self, service): self._call("kill", service)
+    def start(self, service): self._call("start", service)
+    def restart(self, service): self._call("restart", service)
+    def pause(self, service): self._call("pause", service)
+    def unpause(self, service): self._call("unpause", service)
+
+    def disconnect(self, service):
+        self._call("disconnect", service)
+        return Attachment("stub_dask", "10.0.0.12", (service,))
+
+    def connect(self, service, attachment): self._call("connect", service, attachment.ip)
+
+    def exec(self, service, argv):
+        self._call("exec", service, tuple(argv))
+        return 0, ""
+
+    def recreate(self, service, overlays=(), env=None, fresh_volume=False):
+        self._call("recreate", service, tuple(overlays), tuple(sorted((env or {}).items())),
+                   fresh_volume)
+
+    def state(self, service): return "running"
+
+
+@pytest.fixture
+def nemesis():
+    return Nemesis(StubResources())
+
+
+def test_killed_heals_on_leaving_the_block_even_after_an_error(nemesis):
+    with pytest.raises(ZeroDivisionError):
+        with nemesis.killed("worker-2"):
+            1 / 0
+    assert nemesis.resources.calls == [("kill", "worker-2"), ("start", "worker-2")]
+    assert nemesis.log[0].healed_at is not None
+
+
+def test_heal_is_idempotent(nemesis):
+    fault = nemesis.paused("worker-1")
+    fault.heal()
+    fault.heal()
+    with fault:
+        pass
+    assert nemesis.resources.calls == [("pause", "worker-1"), ("unpause", "worker-1")]
+
+
+def test_disconnect_reconnects_at_the_same_address(nemesis):
+    with nemesis.disconnected("worker-2"):
+        pass
+    assert nemesis.resources.calls == [("disconnect", "worker-2"),
+                                       ("connect", "worker-2", "10.0.0.12")]
+
+
+def test_one_shot_faults_are_healed_at_once(nemesis):
+    wipe = nemesis.wiped("worker-2", "/data/x")
+    restart = nemesis.restarted("worker-3")
+    assert wipe.healed and restart.healed
+    assert nemesis.resources.calls == [("exec", "worker-2", ("sh", "-c", "rm -rf /data/x")),
+                                       ("restart", "worker-3")]
+
+
+def test_small_spill_disk_uses_the_overlay_and_heals_to_the_base(nemesis):
+    with nemesis.small_spill_disk("worker-3", 64 * 2**20, max_spill=32 * 2**20):
+        pass
+    (inject, heal) = nemesis.resources.calls
+    assert inject[:3] == ("recreate", "worker-3", ("compose/small-spill-disk.yml",))
+    assert ("SMALL_SPILL_DISK", str(64 * 2**20)) in inject[3]
+    assert ("SMALL_DISK_MAX_SPILL", str(32 * 2**20)) in inject[3]
+    assert heal == ("recreate", "worker-3", (), (), False)
+    with pytest.raises(ValueError, match="worker-3 only"):
+        nemesis.small_spill_disk("worker-1", 2**20)
+
+
+def test_volume_lost_recreates_on_a_fresh_volume(nemesis):
+    nemesis.volume_lost("worker-2")
+    assert nemesis.resources.calls == [("recreate", "worker-2", (), (), True)]
+
+
+def test_registry_records_the_faults_in_the_result(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    def run(lab):
+        with lab.faults.killed("worker-2"):
+            pass
+        lab.faults.wiped("worker-1", "/data/a")
+        return Result("faulty")
+
+    fake = types.ModuleType("faulty_scenario")
+    fake.run = run
+    monkeypatch.setitem(sys.modules, "faulty_scenario", fake)
+    monkeypatch.setitem(registry.SCENARIOS, "faulty",
+                        registry.Scenario("faulty", "faulty_scenario", "injects two faults"))
+
+    class Lab:
+        faults = Nemesis(StubResources())
+
+    Lab.faults.killed("worker-3").heal()  # before the scenario: not its fault
+    result = registry.run("faulty", Lab())
+    assert result.passed
+    assert [(f["fault"], f["target"]) for f in result.faults] == [("kill", "worker-2"),
+                                                                  ("wipe", "worker-1")]
+    assert all(f["at_s"] >= 0 and f["healed_after_s"] is not None for f in result.faults)
+    assert "faults injected" in __import__("scenarios.lab", fromlist=["render"]).render(result)

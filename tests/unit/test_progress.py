@@ -1,0 +1,30 @@
+"""Unit tests: phases and the result go to different streams; --quiet."""
+
+import pytest
+
+from scenarios.lab import progress
+
+
+@pytest.fixture(autouse=True)
+def loud():
+    progress.configure(quiet=False, name="demo")
+    yield
+    progress.configure(quiet=False, name="")
+
+
+def test_phase_goes_to_stderr_with_elapsed_time_and_scenario_name(capsys):
+    progress.phase("writing 12 files")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("[") and " s] demo: writing 12 files" in err
+
+
+def test_quiet_silences_phases(capsys):
+    progress.configure(quiet=True)
+    progress.phase("nothing to see")
+    assert capsys.readouterr() == ("", "")
+
+
+def test_wait_futures_without_futures_returns_at_once(capsys):
+    progress.wait_futures([], "nothing", timeout=1)
+    assert capsys.readouterr().out == ""
