@@ -72,8 +72,8 @@ test: prereqs env images ## Unit tests, then integration tests on a separate tes
 test-unit: venv ## Unit tests only (no Docker needed)
 	@$(PY) -m pytest -m "not integration"
 
-bench-startup: prereqs env images ## Compose cluster startup vs LocalCluster, side by side
-	@$(PY) -m scenarios.bench.startup
+bench-startup: prereqs env images ## Compose startup vs LocalCluster of the same shape: medians of 5 runs each, alternating, and the ratio
+	@$(PY) -m scenarios.bench.startup $(ARGS)
 
 bench-s3: up ## Object store throughput: 3 workers via s3fs vs one minio SDK stream
 	@$(PY) -m scenarios.bench.s3 $(ARGS)

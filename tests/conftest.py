@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from pytest_docker.plugin import get_docker_services
@@ -97,3 +98,24 @@ def lab(docker_services):
     lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=60)
     yield lab
     lab.close()
+
+
+@pytest.fixture
+def fake_scenario(monkeypatch, tmp_path):
+    """Register `run` as a scenario named `name` for one test (evidence goes to
+    tmp_path); returns the evidence folder."""
+    import sys
+    import types
+
+    from scenarios import registry
+
+    def register(name: str, run) -> Path:
+        module = types.ModuleType(f"fake_{name}")
+        module.run = run
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        monkeypatch.setitem(registry.SCENARIOS, name,
+                            registry.Scenario(name, module.__name__, "a test's own scenario"))
+        monkeypatch.setattr("scenarios.lab.evidence.EVIDENCE", tmp_path)
+        return tmp_path
+
+    return register

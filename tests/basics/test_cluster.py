@@ -51,16 +51,32 @@ def test_tour_scenario_passes(lab):
 
 def test_kill_and_start_worker_2_keeps_name_and_address(lab):
     before = lab.workers_by_name()["worker-2"]["address"]
-    lab.compose.kill("worker-2")  # docker compose -p dasklab-test kill worker-2
-    try:
+    with lab.faults.killed("worker-2"):  # docker compose -p dasklab-test kill worker-2
         wait_until(lambda: set(lab.workers_by_name()) == WORKERS - {"worker-2"}, 30,
                    "the scheduler to drop worker-2", state=lambda: sorted(lab.workers_by_name()))
         assert len(lab.workers_by_name()) == 2
-    finally:
-        lab.compose.start("worker-2")
     after = lab.wait_for_workers(WORKERS, timeout=90)
     assert after["worker-2"]["address"] == before
     # The restriction by name works again after the restart.
     f = lab.client.submit(operator.add, 1, 2, workers=["worker-2"], pure=False)
     assert f.result(timeout=30) == 3
     assert lab.client.who_has(f)[f.key] == (before,)
+
+
+def test_cli_shows_phases_on_stderr_and_keeps_json_clean(lab):
+    import json
+    import subprocess
+    import sys
+
+    from scenarios.lab import ROOT
+
+    def tour(*flags):
+        return subprocess.run([sys.executable, "-m", "scenarios", "tour", "--json", *flags],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    loud, quiet = tour(), tour("--quiet")
+    for proc in (loud, quiet):
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["verdict"] == "pass"
+    assert "tour: asking the scheduler" in loud.stderr and "tour: done: pass" in loud.stderr
+    assert quiet.stderr == ""

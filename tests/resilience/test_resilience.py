@@ -59,19 +59,11 @@ def test_storage_loss_hangs_alone_and_recovers_with_the_guard(lab):
     assert set(lab.workers_by_name()) == WORKERS
 
 
-def test_failed_verdict_saves_evidence(lab, monkeypatch, tmp_path):
-    import types
-    import sys
+def test_failed_verdict_saves_evidence(lab, fake_scenario):
+    from scenarios.lab import Result
 
-    from scenarios.lab.result import Result
-
-    fake = types.ModuleType("failing_scenario")
-    fake.run = lambda lab: Result("failing", verdict="fail")
-    monkeypatch.setitem(sys.modules, "failing_scenario", fake)
-    monkeypatch.setitem(registry.SCENARIOS, "failing",
-                        registry.Scenario("failing", "failing_scenario", "fails"))
-    monkeypatch.setattr("scenarios.lab.evidence.EVIDENCE", tmp_path)
+    evidence = fake_scenario("failing", lambda lab: Result("failing", verdict="fail"))
     r = registry.run("failing", lab)
-    saved = {p.name for p in (tmp_path).glob("*/*")}
+    saved = {p.name for p in evidence.glob("*/*")}
     assert r.evidence and {"compose-ps.txt", "compose-logs.txt", "worker-logs.json",
                            "scheduler-logs.json", "cluster-state.yaml"} <= saved

@@ -4,7 +4,6 @@ import os
 import stat
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -34,16 +33,11 @@ def test_make_scenario_nosuch_exits_2():
     assert "valid scenarios" in proc.stderr and "tour" in proc.stderr
 
 
-def test_exception_in_scenario_becomes_error_verdict(monkeypatch, tmp_path):
+def test_exception_in_scenario_becomes_error_verdict(fake_scenario):
     def boom(lab):
         raise ZeroDivisionError("scenario bug")
 
-    fake = types.ModuleType("fake_scenario")
-    fake.run = boom
-    monkeypatch.setitem(sys.modules, "fake_scenario", fake)
-    monkeypatch.setitem(registry.SCENARIOS, "fake",
-                        registry.Scenario("fake", "fake_scenario", "raises"))
-    monkeypatch.setattr("scenarios.lab.evidence.EVIDENCE", tmp_path)
+    fake_scenario("fake", boom)
 
     class NoCluster:  # evidence collection must survive a dead cluster too
         compose = Compose(project="dasklab-unit-none")

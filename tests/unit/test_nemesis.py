@@ -5,7 +5,7 @@ fault is recorded in the scenario's result."""
 import pytest
 
 from scenarios import registry
-from scenarios.lab import Attachment, Nemesis, Resources, Result
+from scenarios.lab import Attachment, Nemesis, Resources, Result, render
 
 
 class StubResources(Resources):
@@ -96,21 +96,14 @@ def test_volume_lost_recreates_on_a_fresh_volume(nemesis):
     assert nemesis.resources.calls == [("recreate", "worker-2", (), (), True)]
 
 
-def test_registry_records_the_faults_in_the_result(monkeypatch, tmp_path):
-    import sys
-    import types
-
+def test_registry_records_the_faults_in_the_result(fake_scenario):
     def run(lab):
         with lab.faults.killed("worker-2"):
             pass
         lab.faults.wiped("worker-1", "/data/a")
         return Result("faulty")
 
-    fake = types.ModuleType("faulty_scenario")
-    fake.run = run
-    monkeypatch.setitem(sys.modules, "faulty_scenario", fake)
-    monkeypatch.setitem(registry.SCENARIOS, "faulty",
-                        registry.Scenario("faulty", "faulty_scenario", "injects two faults"))
+    fake_scenario("faulty", run)
 
     class Lab:
         faults = Nemesis(StubResources())
@@ -121,4 +114,4 @@ def test_registry_records_the_faults_in_the_result(monkeypatch, tmp_path):
     assert [(f["fault"], f["target"]) for f in result.faults] == [("kill", "worker-2"),
                                                                   ("wipe", "worker-1")]
     assert all(f["at_s"] >= 0 and f["healed_after_s"] is not None for f in result.faults)
-    assert "faults injected" in __import__("scenarios.lab", fromlist=["render"]).render(result)
+    assert "faults injected" in render(result)
