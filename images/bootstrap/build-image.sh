@@ -27,14 +27,24 @@ fi
 old_id="$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
 args=()
 for arg in "${build_args[@]}"; do args+=(--build-arg "$arg"); done
-echo "[images] building $tag from $dockerfile (a few minutes on a cold machine) ..." >&2
+echo "[images] building $tag from $dockerfile ..." >&2
 start=$SECONDS
-# The classic builder: it needs no buildx plugin and works on older engines.
-DOCKER_BUILDKIT=0 docker build --force-rm --label "dasklab.inputs=$hash" -f "$dockerfile" -t "$tag" \
-    "${args[@]}" . 2>&1 | grep -E '^Step |^Successfully (built|tagged)|rror' >&2
+mkdir -p build/logs
+log="build/logs/$(echo "$tag" | tr '/:' '__').log"
+# BuildKit (the buildx plugin; `make prereqs` installs it): bind mounts keep
+# the wheelhouse out of the layers, and metadata steps cost nothing. The full
+# log goes to build/logs/; each step is shown as it starts.
+set +e
+DOCKER_BUILDKIT=1 docker build --progress=plain --label "dasklab.inputs=$hash" \
+    -f "$dockerfile" -t "$tag" "${args[@]}" . 2>&1 | tee "$log" \
+    | awk '/^#[0-9]+ \[[0-9]+\/[0-9]+\]/ { gsub(/ +/, " "); print "[images]   " substr($0, 1, 100); fflush() }' >&2
 status=${PIPESTATUS[0]}
-docker image prune -f --filter label=dasklab.stage=install >/dev/null
-[ "$status" = 0 ] || { echo "[images] ERROR: building $tag failed (see the step above)" >&2; exit "$status"; }
+set -e
+if [ "$status" != 0 ]; then
+    echo "[images] ERROR: building $tag failed; the end of its log ($log):" >&2
+    tail -n 25 "$log" >&2
+    exit "$status"
+fi
 # The build moved the tag: remove the previous image unless a container uses it.
 if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]; then
     docker rmi "$old_id" >/dev/null 2>&1 || true

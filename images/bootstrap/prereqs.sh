@@ -13,8 +13,15 @@ docker info >/dev/null 2>&1 \
 
 if ! docker compose version >/dev/null 2>&1; then
     say "Compose v2 ('docker compose') is missing; installing it as a CLI plugin"
-    bash "$(dirname "$0")/compose-v2.sh" \
+    bash "$(dirname "$0")/cli-plugin.sh" docker-compose \
         || die "could not install Compose v2. Install the docker-compose-plugin package (Docker's apt repository) or put a 'docker-compose' v2 binary in ~/.docker/cli-plugins/."
+fi
+# Images are built with BuildKit (bind-mounted wheelhouse, no copy layers): the
+# docker CLI needs its buildx plugin for that, which Debian 12's docker.io lacks.
+if ! docker buildx version >/dev/null 2>&1; then
+    say "the buildx plugin (BuildKit builds) is missing; installing it as a CLI plugin"
+    bash "$(dirname "$0")/cli-plugin.sh" docker-buildx \
+        || die "could not install buildx. Install the docker-buildx-plugin package (Docker's apt repository) or put a 'docker-buildx' binary in ~/.docker/cli-plugins/."
 fi
 version="$(docker compose version --short 2>/dev/null || echo 0)"
 case "$version" in
