@@ -16,12 +16,13 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 export BASE_IMAGE PYTHON
 
 .PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill \
-        images venv env prereqs lock
+        images base-image venv env prereqs lock
 
 ##@ Cluster
-up: prereqs env images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
+up: prereqs images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
 	@echo "[up] starting the cluster ..."
-	@$(COMPOSE) up -d --wait --wait-timeout 300
+	@start=$$SECONDS; $(COMPOSE) up -d --wait --wait-timeout 300 && \
+	  echo "[up] every service healthy in $$((SECONDS - start)) s"
 	@$(PY) -m scenarios.lab.objects ensure
 	@$(PY) -m scenarios.lab.status
 
@@ -66,13 +67,13 @@ scenario-%: venv env ## Run one scenario against the running cluster (make scena
 	@$(PY) -m scenarios $* $(ARGS)
 
 ##@ Tests and benchmarks
-test: prereqs env images ## Unit tests, then integration tests on a separate test cluster
+test: prereqs images ## Unit tests, then integration tests on a separate test cluster
 	@$(PY) -m pytest
 
 test-unit: venv ## Unit tests only (no Docker needed)
 	@$(PY) -m pytest -m "not integration"
 
-bench-startup: prereqs env images ## Compose startup vs LocalCluster of the same shape: medians of 5 runs each, alternating, and the ratio
+bench-startup: prereqs images ## Compose startup vs LocalCluster of the same shape: medians of 5 runs each, alternating, and the ratio
 	@$(PY) -m scenarios.bench.startup $(ARGS)
 
 bench-s3: up ## Object store throughput: 3 workers via s3fs vs one minio SDK stream
@@ -91,14 +92,21 @@ prereqs: ## Check Docker and Compose v2 (installs Compose v2 where only v1 exist
 venv: ## Create .venv from the locked requirements (same versions as the images)
 	@bash $(BOOT)/venv.sh
 
+base-image: ## The base image: BASE_IMAGE if present or pullable, else bootstrapped offline
+	@mkdir -p build && bash $(BOOT)/base.sh > build/.base-image.tmp && mv build/.base-image.tmp build/.base-image
+
 env: venv ## Create .env with defaults on first run, then validate it
 	@$(PY) -m scenarios.lab.settings init
 
-images: venv env ## Build the base image (offline bootstrap if needed), the dask and garage images
-	@base="$$(bash $(BOOT)/base.sh)" && \
+images: prereqs ## Build the base image (offline bootstrap if needed), the dask and garage images
+	@# The base image (apt) and .venv with its wheelhouse (PyPI) do not depend on
+	@# each other: on a cold machine they are made side by side.
+	@$(MAKE) --no-print-directory -j2 base-image env
+	@base="$$(cat build/.base-image)" && \
 	  bash $(BOOT)/build-image.sh "$$($(PY) -m scenarios.lab.settings get DASKLAB_IMAGE)" \
 	    images/dask/Dockerfile BASE_IMAGE="$$base" -- \
-	    images/dask/entrypoint.sh images/requirements.lock images/requirements-build.lock && \
+	    images/dask/entrypoint.sh images/requirements.lock images/requirements-build.lock \
+	    images/bootstrap/uv.py && \
 	  if [ "$$($(PY) -m scenarios.lab.settings get STORE_BACKEND)" = garage ]; then \
 	    bash $(BOOT)/garage.sh && \
 	    bash $(BOOT)/build-image.sh dasklab/garage:$(GARAGE_VERSION) images/garage/Dockerfile \

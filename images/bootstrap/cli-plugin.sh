@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli-plugin.sh PACKAGE: install a Docker CLI plugin from Debian 13's PACKAGE
+# cli-plugin.sh PACKAGE...: install Docker CLI plugins from Debian 13's packages
 # (docker-compose: Compose v2; docker-buildx: BuildKit builds) on a Debian 12
 # machine whose own packages lack it. Debian 13's binaries run on Debian 12
 # (glibc >= 2.34): fetch the package through the host's own apt sources (same
@@ -7,7 +7,7 @@
 # configuration is never changed.
 set -euo pipefail
 
-package="${1:?usage: cli-plugin.sh docker-compose|docker-buildx}"
+[ $# -gt 0 ] || { echo "usage: cli-plugin.sh docker-compose|docker-buildx ..." >&2; exit 2; }
 say() { echo "[cli-plugin] $*" >&2; }
 PLUGIN_DIR="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/dasklab/cli-plugins"
@@ -25,13 +25,19 @@ printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/
 apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$CACHE/parts"
           -o "Dir::State::Lists=$CACHE/lists" -o "Dir::Cache=$CACHE/cache"
           -o APT::Sandbox::User=root)
-if ! ls "$CACHE/${package}"_*.deb >/dev/null 2>&1; then
-    say "downloading Debian 13's $package package ..."
+missing=()
+for package in "$@"; do
+    ls "$CACHE/${package}"_*.deb >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "downloading Debian 13's ${missing[*]} ..."
     apt-get "${apt_opts[@]}" -qq update >&2
-    (cd "$CACHE" && apt-get "${apt_opts[@]}" -qq download "$package" >&2)
+    (cd "$CACHE" && apt-get "${apt_opts[@]}" -qq download "${missing[@]}" >&2)
 fi
-deb="$(ls "$CACHE/${package}"_*.deb | tail -1)"
-rm -rf "$CACHE/x" && dpkg-deb -x "$deb" "$CACHE/x"
-install -m 0755 "$CACHE/x/usr/libexec/docker/cli-plugins/$package" "$PLUGIN_DIR/$package"
-rm -rf "$CACHE/x"
-say "installed $package ($("$PLUGIN_DIR/$package" version 2>/dev/null | head -1)) into $PLUGIN_DIR"
+for package in "$@"; do
+    deb="$(ls "$CACHE/${package}"_*.deb | tail -1)"
+    rm -rf "$CACHE/x" && dpkg-deb -x "$deb" "$CACHE/x"
+    install -m 0755 "$CACHE/x/usr/libexec/docker/cli-plugins/$package" "$PLUGIN_DIR/$package"
+    rm -rf "$CACHE/x"
+    say "installed $package ($("$PLUGIN_DIR/$package" version 2>/dev/null | head -1)) into $PLUGIN_DIR"
+done

@@ -11,17 +11,15 @@ command -v docker >/dev/null \
 docker info >/dev/null 2>&1 \
     || die "the Docker engine is not running or not reachable ($(docker info 2>&1 | grep -m1 -i error || true)). Start it (systemctl start docker) or check DOCKER_HOST / your docker group membership."
 
-if ! docker compose version >/dev/null 2>&1; then
-    say "Compose v2 ('docker compose') is missing; installing it as a CLI plugin"
-    bash "$(dirname "$0")/cli-plugin.sh" docker-compose \
-        || die "could not install Compose v2. Install the docker-compose-plugin package (Docker's apt repository) or put a 'docker-compose' v2 binary in ~/.docker/cli-plugins/."
-fi
-# Images are built with BuildKit (bind-mounted wheelhouse, no copy layers): the
-# docker CLI needs its buildx plugin for that, which Debian 12's docker.io lacks.
-if ! docker buildx version >/dev/null 2>&1; then
-    say "the buildx plugin (BuildKit builds) is missing; installing it as a CLI plugin"
-    bash "$(dirname "$0")/cli-plugin.sh" docker-buildx \
-        || die "could not install buildx. Install the docker-buildx-plugin package (Docker's apt repository) or put a 'docker-buildx' binary in ~/.docker/cli-plugins/."
+# Compose v2, and buildx for BuildKit builds (bind-mounted wheelhouse, no
+# copy layers): Debian 12's docker.io has neither. Both come from Debian 13.
+missing=()
+docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+docker buildx version >/dev/null 2>&1 || missing+=(docker-buildx)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "missing Docker CLI plugins: ${missing[*]}; installing them"
+    bash "$(dirname "$0")/cli-plugin.sh" "${missing[@]}" \
+        || die "could not install ${missing[*]}. Install Docker's docker-compose-plugin and docker-buildx-plugin packages, or put the binaries in ~/.docker/cli-plugins/."
 fi
 version="$(docker compose version --short 2>/dev/null || echo 0)"
 case "$version" in

@@ -32,10 +32,10 @@ fi
 # The venv's own pip downloads the wheelhouse (Debian's python3 has no pip).
 PYTHON=.venv/bin/python bash images/bootstrap/wheelhouse.sh
 echo "[venv] installing the locked packages into .venv from build/wheelhouse (uv) ..." >&2
-# pip installs the locked uv; uv installs the rest (seconds, where pip takes a
-# minute), with bytecode compiled: imports stay fast where PYTHONDONTWRITEBYTECODE is set.
-.venv/bin/pip install --disable-pip-version-check -q --no-index --find-links build/wheelhouse \
-    --require-hashes -r images/requirements-build.lock
+# The locked uv (unpacked from its wheel, hash checked) installs the rest in
+# seconds where pip takes a minute, with bytecode compiled: imports stay fast
+# even where PYTHONDONTWRITEBYTECODE is set.
+"$PYTHON" images/bootstrap/uv.py build/wheelhouse images/requirements-build.lock .venv/bin/uv
 .venv/bin/uv pip install -q --python .venv/bin/python --offline --no-index --compile-bytecode \
     --find-links build/wheelhouse --require-hashes \
     -r images/requirements.lock -r images/requirements-dev.lock
