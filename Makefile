@@ -16,7 +16,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 export BASE_IMAGE PYTHON
 
 .PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill \
-        images base-image venv env prereqs lock
+        images base-image garage-binary venv env prereqs lock
 
 ##@ Cluster
 up: prereqs images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
@@ -92,6 +92,10 @@ prereqs: ## Check Docker and Compose v2 (installs Compose v2 where only v1 exist
 venv: ## Create .venv from the locked requirements (same versions as the images)
 	@bash $(BOOT)/venv.sh
 
+garage-binary: ## Garage's binary (cargo install, once per machine), unless STORE_BACKEND=minio
+	@backend="$${STORE_BACKEND:-$$(sed -n 's/^STORE_BACKEND=//p' .env 2>/dev/null)}"; \
+	  if [ "$${backend:-garage}" = garage ]; then bash $(BOOT)/garage.sh; fi
+
 base-image: ## The base image: BASE_IMAGE if present or pullable, else bootstrapped offline
 	@mkdir -p build && bash $(BOOT)/base.sh > build/.base-image.tmp && mv build/.base-image.tmp build/.base-image
 
@@ -99,9 +103,9 @@ env: venv ## Create .env with defaults on first run, then validate it
 	@$(PY) -m scenarios.lab.settings init
 
 images: prereqs ## Build the base image (offline bootstrap if needed), the dask and garage images
-	@# The base image (apt) and .venv with its wheelhouse (PyPI) do not depend on
-	@# each other: on a cold machine they are made side by side.
-	@$(MAKE) --no-print-directory -j2 base-image env
+	@# The base image (apt), .venv with its wheelhouse (PyPI) and Garage's binary
+	@# (cargo) do not depend on each other: on a cold machine they are made side by side.
+	@$(MAKE) --no-print-directory -j3 base-image env garage-binary
 	@base="$$(cat build/.base-image)" && \
 	  bash $(BOOT)/build-image.sh "$$($(PY) -m scenarios.lab.settings get DASKLAB_IMAGE)" \
 	    images/dask/Dockerfile BASE_IMAGE="$$base" -- \

@@ -24,6 +24,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "docker_services" in item.fixturenames or "lab" in item.fixturenames:
             item.add_marker(pytest.mark.integration)
+    # Docker-free tests first: quick feedback before the test cluster starts.
+    items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
 
 
 @pytest.fixture(scope="session")
