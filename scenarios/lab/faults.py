@@ -40,12 +40,13 @@ class FaultRecord:
 class Fault:
     record: FaultRecord
     _heal: Callable[[], None] | None = field(default=None, repr=False)
+    heal_text: str = "heal"  # what healing does, for the phase line
 
     def heal(self) -> None:
         if self.record.healed_at is not None:
             return
         if self._heal is not None:
-            phase(f"heal: {self.record.kind} {self.record.target}")
+            phase(f"heal ({self.record.kind}): {self.heal_text} {self.record.target}")
             self._heal()
         self.record.healed_at = time.time()
 
@@ -66,12 +67,13 @@ class Nemesis:
         self.log: list[FaultRecord] = []
 
     def _inject(self, kind: str, target: str, do: Callable[[], object],
-                heal: Callable[[], None] | None, detail: str = "") -> Fault:
+                heal: Callable[[], None] | None, detail: str = "",
+                heal_text: str = "heal") -> Fault:
         phase(f"fault: {kind} {target}" + (f" ({detail})" if detail else ""))
         record = FaultRecord(kind=kind, target=target, detail=detail, injected_at=time.time())
         do()
         self.log.append(record)
-        fault = Fault(record, heal)
+        fault = Fault(record, heal, heal_text)
         if heal is None:  # nothing to undo: healed the moment it happened
             record.healed_at = record.injected_at
         return fault
@@ -80,7 +82,8 @@ class Nemesis:
     def killed(self, service: str) -> Fault:
         """SIGKILL the container (`docker compose kill`); heal: start it."""
         r = self.resources
-        return self._inject("kill", service, lambda: r.kill(service), lambda: r.start(service))
+        return self._inject("kill", service, lambda: r.kill(service), lambda: r.start(service),
+                            heal_text="start")
 
     def restarted(self, service: str) -> Fault:
         """Stop and start the container (graceful: the nanny closes the worker)."""
@@ -92,7 +95,7 @@ class Nemesis:
         nothing; heal: unpause."""
         r = self.resources
         return self._inject("pause", service, lambda: r.pause(service),
-                            lambda: r.unpause(service))
+                            lambda: r.unpause(service), heal_text="unpause")
 
     def disconnected(self, service: str) -> Fault:
         """Cut the container off the cluster network; heal: reconnect it at
@@ -101,7 +104,7 @@ class Nemesis:
         where = {}
         return self._inject("disconnect", service,
                             lambda: where.setdefault("a", r.disconnect(service)),
-                            lambda: r.connect(service, where["a"]))
+                            lambda: r.connect(service, where["a"]), heal_text="reconnect")
 
     def wiped(self, service: str, path: str) -> Fault:
         """Delete `path` inside the container (shell globs allowed)."""
@@ -132,7 +135,8 @@ class Nemesis:
             "off" if max_spill is None else f"{max_spill >> 20} MiB")
         return self._inject("small-spill-disk", service,
                             lambda: r.recreate(service, (SMALL_SPILL_OVERLAY,), env),
-                            lambda: r.recreate(service), detail=detail)
+                            lambda: r.recreate(service), detail=detail,
+                            heal_text="recreate from the base definition")
 
 
 def records_since(nemesis: Nemesis | None, mark: int, start: float) -> list[dict]:
