@@ -85,6 +85,23 @@ class Nemesis:
         return self._inject("kill", service, lambda: r.kill(service), lambda: r.start(service),
                             heal_text="start")
 
+    def stopped(self, service: str) -> Fault:
+        """Stop the container gracefully (`docker compose stop`); heal: start it."""
+        r = self.resources
+        return self._inject("stop", service, lambda: r.stop(service), lambda: r.start(service),
+                            heal_text="start")
+
+    def crashed(self, service: str) -> Fault:
+        """SIGKILL the container's main process from inside (a crash, not an
+        admin's kill): the restart policy brings the container back by itself."""
+        def crash() -> None:
+            # PID 1 is tini; its child is the service's own process.
+            code, out = self.resources.exec(
+                service, ["sh", "-c", "kill -9 $(cat /proc/1/task/1/children)"])
+            if code != 0:
+                raise RuntimeError(f"crashing {service} failed ({code}): {out}")
+        return self._inject("crash", service, crash, None)
+
     def restarted(self, service: str) -> Fault:
         """Stop and start the container (graceful: the nanny closes the worker)."""
         r = self.resources

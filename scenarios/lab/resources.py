@@ -39,6 +39,10 @@ class Resources(ABC):
     def start(self, service: str) -> None: ...
 
     @abstractmethod
+    def stop(self, service: str) -> None:
+        """Stop the container gracefully (SIGTERM, then SIGKILL after a grace period)."""
+
+    @abstractmethod
     def restart(self, service: str) -> None: ...
 
     @abstractmethod
@@ -70,6 +74,10 @@ class Resources(ABC):
     def state(self, service: str) -> str:
         """'running', 'paused', 'exited', ... as the resource manager sees it."""
 
+    @abstractmethod
+    def restarts(self, service: str) -> int:
+        """How often the resource manager restarted the container by itself."""
+
 
 class ComposeResources(Resources):
     """Compose services through the Docker SDK (kill, pause, network) and the
@@ -87,6 +95,9 @@ class ComposeResources(Resources):
 
     def start(self, service: str) -> None:
         self._container(service).start()
+
+    def stop(self, service: str) -> None:
+        self._container(service).stop(timeout=20)
 
     def restart(self, service: str) -> None:
         self.compose.run("restart", service)
@@ -141,3 +152,8 @@ class ComposeResources(Resources):
         container = self._container(service)
         container.reload()
         return container.status
+
+    def restarts(self, service: str) -> int:
+        container = self._container(service)
+        container.reload()
+        return int(container.attrs["RestartCount"])

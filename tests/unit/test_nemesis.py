@@ -22,6 +22,7 @@ class StubResources(Resources):
     def kill(self, service): self._call("kill", service)
     def start(self, service): self._call("start", service)
     def restart(self, service): self._call("restart", service)
+    def stop(self, service): self._call("stop", service)
     def pause(self, service): self._call("pause", service)
     def unpause(self, service): self._call("unpause", service)
 
@@ -40,6 +41,7 @@ class StubResources(Resources):
                    fresh_volume)
 
     def state(self, service): return "running"
+    def restarts(self, service): return 0
 
 
 @pytest.fixture
@@ -115,3 +117,13 @@ def test_registry_records_the_faults_in_the_result(fake_scenario):
                                                                   ("wipe", "worker-1")]
     assert all(f["at_s"] >= 0 and f["healed_after_s"] is not None for f in result.faults)
     assert "faults injected" in render(result)
+
+
+def test_stopped_heals_by_starting_and_crash_kills_the_main_process(nemesis):
+    with nemesis.stopped("store"):
+        pass
+    crash = nemesis.crashed("scheduler")
+    assert crash.healed  # the restart policy heals it, not the nemesis
+    calls = nemesis.resources.calls
+    assert calls[:2] == [("stop", "store"), ("start", "store")]
+    assert calls[2][:2] == ("exec", "scheduler") and "kill -9" in calls[2][2][-1]
