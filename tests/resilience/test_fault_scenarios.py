@@ -1,0 +1,26 @@
+"""Integration tests: faults beyond a worker kill (the store, the scheduler,
+the network), at CI sizes. Deadlines are generous; no timing is asserted
+beyond them."""
+
+from scenarios import registry
+
+WORKERS = {"worker-1", "worker-2", "worker-3"}
+
+
+def _passed(r):
+    assert r.verdict == "pass", r.notes + [r.error or "", f"evidence: {r.evidence}"]
+    return r
+
+
+def test_store_outage_pause_stalls_stop_fails_nothing_partial(lab):
+    r = _passed(registry.run("store-outage", lab, per_writer=12, pause_s=6, stop_s=16))
+    paused, stopped = r.tables["writes during an outage"]
+    assert paused["tasks_failed"] == 0 and paused["writes_ok"] == 6 * 12
+    assert stopped["tasks_failed"] > 0
+    assert "could not write" in r.measurements["stop_first_error"]
+    assert "worker-" in r.measurements["stop_first_error"]
+    for row in (paused, stopped):
+        assert row["objects_visible"] == row["objects_complete"]
+        assert row["incomplete_after_cleanup"] == 0
+    assert [f["fault"] for f in r.faults] == ["pause", "stop"]
+    assert set(lab.workers_by_name()) == WORKERS
