@@ -52,6 +52,9 @@ SECTIONS: dict[str, list[Scenario]] = {
         Scenario("storage-loss", "scenarios.resilience.storage_loss",
                  "worker-2's spill directory wiped mid-job: Dask alone hangs; the lab's guard "
                  "recovers"),
+        Scenario("scheduler-loss", "scenarios.resilience.scheduler_loss",
+                 "The scheduler killed, then crashed, mid-job: futures cancelled, datasets "
+                 "gone, workers restarted, store outputs intact"),
         Scenario("store-outage", "scenarios.resilience.store_outage",
                  "The object store frozen, then stopped, under writes: stall vs task error, "
                  "no partial object, incomplete uploads cleaned"),

@@ -69,7 +69,8 @@ def table_text(rows: list[dict[str, Any]], title: str | None = None) -> str:
 
 
 def _width(cols: list[str], rows: list[dict[str, Any]]) -> int:
-    return 4 + sum(max(len(c), *(len(_fmt(r.get(c, ""))) for r in rows)) + 2 for c in cols)
+    # Per column: its widest cell, 2 of padding and 1 of divider.
+    return 4 + sum(max(len(c), *(len(_fmt(r.get(c, ""))) for r in rows)) + 3 for c in cols)
 
 
 def render(result: Result) -> str:

@@ -24,3 +24,17 @@ def test_store_outage_pause_stalls_stop_fails_nothing_partial(lab):
         assert row["incomplete_after_cleanup"] == 0
     assert [f["fault"] for f in r.faults] == ["pause", "stop"]
     assert set(lab.workers_by_name()) == WORKERS
+
+
+def test_scheduler_loss_cancels_futures_loses_state_keeps_store_outputs(lab):
+    r = _passed(registry.run("scheduler-loss", lab, tasks=24, seconds=0.4, down_s=4, files=3))
+    kill, crash = r.tables["scheduler lost"]
+    for row in (kill, crash):
+        assert row["futures_cancelled"] == 24
+        assert "scheduler-connection-lost" in row["reason"]
+        assert row["datasets_after"] == 0
+        assert row["worker_container_restarts"] >= 3
+        assert row["resubmitted_correct"] is True
+    assert r.measurements["outputs_intact_after"] == r.measurements["outputs_written_before"]
+    assert [f["fault"] for f in r.faults] == ["kill", "crash"]
+    assert set(lab.workers_by_name()) == WORKERS
