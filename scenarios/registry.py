@@ -55,6 +55,9 @@ SECTIONS: dict[str, list[Scenario]] = {
         Scenario("scheduler-loss", "scenarios.resilience.scheduler_loss",
                  "The scheduler killed, then crashed, mid-job: futures cancelled, datasets "
                  "gone, workers restarted, store outputs intact"),
+        Scenario("partition", "scenarios.resilience.partition",
+                 "worker-2 cut off the network mid-job: detected by the TCP timeout, work "
+                 "recomputed, rejoins at the same address"),
         Scenario("store-outage", "scenarios.resilience.store_outage",
                  "The object store frozen, then stopped, under writes: stall vs task error, "
                  "no partial object, incomplete uploads cleaned"),

@@ -38,3 +38,16 @@ def test_scheduler_loss_cancels_futures_loses_state_keeps_store_outputs(lab):
     assert r.measurements["outputs_intact_after"] == r.measurements["outputs_written_before"]
     assert [f["fault"] for f in r.faults] == ["kill", "crash"]
     assert set(lab.workers_by_name()) == WORKERS
+
+
+def test_partition_is_noticed_by_the_tcp_timeout_and_worker_2_rejoins(lab):
+    r = _passed(registry.run("partition", lab, tasks=60, seconds=0.5))
+    m = r.measurements
+    assert m["result_correct"] is True
+    assert m["partition_detected_after_s"] > m["kill_detected_after_s"]
+    assert m["partition_detected_after_s"] < 120
+    assert m["keys_lost_recomputed"] + m["tasks_running_on_victim"] > 0
+    assert m["address_after"] == m["address_before"]
+    assert "broken" in m["victim_log_signs"]
+    assert [f["fault"] for f in r.faults] == ["kill", "disconnect"]
+    assert set(lab.workers_by_name()) == WORKERS
