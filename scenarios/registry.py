@@ -58,6 +58,9 @@ SECTIONS: dict[str, list[Scenario]] = {
         Scenario("partition", "scenarios.resilience.partition",
                  "worker-2 cut off the network mid-job: detected by the TCP timeout, work "
                  "recomputed, rejoins at the same address"),
+        Scenario("chaos", "scenarios.resilience.chaos",
+                 "A seeded run of random faults under a job that writes to the store: "
+                 "correct or a clear error, never wrong, hung or partial"),
         Scenario("store-outage", "scenarios.resilience.store_outage",
                  "The object store frozen, then stopped, under writes: stall vs task error, "
                  "no partial object, incomplete uploads cleaned"),

@@ -51,3 +51,19 @@ def test_partition_is_noticed_by_the_tcp_timeout_and_worker_2_rejoins(lab):
     assert "broken" in m["victim_log_signs"]
     assert [f["fault"] for f in r.faults] == ["kill", "disconnect"]
     assert set(lab.workers_by_name()) == WORKERS
+
+
+def test_chaos_is_correct_or_fails_clearly_with_two_seeds(lab):
+    from scenarios.resilience.chaos import schedule
+
+    for seed in (1, 2):
+        r = _passed(registry.run("chaos", lab, seed=seed, duration=30))
+        m = r.measurements
+        assert m["wrong_results"] == 0
+        assert m["objects_published"] in (0, m["partitions"])
+        assert m["outcome"] == "completed" or m["outcome"].startswith("failed: ")
+        # The seed decides the faults: the run injected the drawn schedule's head.
+        drawn = schedule(seed, 2, (2, 8), (1, 4))[:m["faults_injected"]]
+        assert [(row["kind"], row["target"]) for row in r.tables["chaos schedule"]] == \
+            [(p["kind"], p["target"]) for p in drawn]
+        assert set(lab.workers_by_name()) == WORKERS
