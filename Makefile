@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill \
+.PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults \
         images base-image garage-binary venv env prereqs lock
 
 ##@ Cluster
@@ -84,6 +84,9 @@ bench-recovery: up ## Worker-loss run vs no-fault run, same work: time ratio and
 
 bench-spill: up ## Spill write throughput vs raw sequential write on the same worker volume
 	@$(PY) -m scenarios.bench.spill
+
+bench-faults: up ## Per fault (worker kill/pause, partition, scheduler kill, store pause): time to usable and to full strength, medians of 3
+	@$(PY) -m scenarios.bench.faults $(ARGS)
 
 ##@ Building blocks (run by the targets above when needed)
 prereqs: ## Check Docker and Compose v2 (installs Compose v2 where only v1 exists)
