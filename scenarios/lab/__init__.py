@@ -26,6 +26,7 @@ import importlib
 
 _EXPORTS = {
     "connect": ["Lab", "open_lab", "open_lab_or_exit", "wait_until", "worker_events",
+                "removal_event",
                 "ClusterDown", "connect", "probe", "use_lab_config"],
     "settings": ["ROOT", "SettingsError", "load", "validate", "memory_bytes", "compose_files"],
     "compose": ["Compose", "side_env", "free_port"],
@@ -34,7 +35,8 @@ _EXPORTS = {
     "result": ["Result", "PASS", "FAIL", "ERROR", "render"],
     "progress": ["phase", "wait_futures"],
     "datasets": ["partition", "frame_digest", "bucket", "s3", "ensure_dataset",
-                 "expected_sum_x", "write_partition", "make_chunk", "expected_total"],
+                 "expected_sum_x", "write_partition", "make_chunk", "expected_total",
+                 "slow_square"],
     "meters": ["SocketMeter", "Sampler", "PeakMemory", "StatusWatch", "Timer"],
     "docker_api": ["docker_client", "container", "volume_at", "logs_since", "image_present"],
 }

@@ -103,6 +103,15 @@ def worker_events(client, addresses, action: str | None = None) -> list[tuple[fl
     return sorted(out, key=lambda e: e[0])
 
 
+def removal_event(client, address: str, after: float) -> tuple[float, dict] | None:
+    """(time, message) of the scheduler's first "remove-worker" event for the
+    worker at `address` since `after` (a time.time()), or None yet."""
+    for ts, _, msg in worker_events(client, [address], "remove-worker"):
+        if ts >= after:
+            return ts, msg
+    return None
+
+
 @dataclass
 class Lab:
     client: Any  # distributed.Client

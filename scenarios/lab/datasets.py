@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -79,3 +80,10 @@ def expected_total(chunks: int, n: int) -> float:
     """The sum of make_chunk(0..chunks-1, n), without computing them."""
     m = chunks * n
     return m * (m - 1) / 2
+
+
+def slow_square(i: int, seconds: float) -> int:
+    """Task: i*i after `seconds` of sleep, standing for work (it leaves the CPU
+    to the cluster's processes); the sum over 0..n-1 has a closed form."""
+    time.sleep(seconds)
+    return i * i

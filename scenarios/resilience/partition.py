@@ -19,7 +19,8 @@ import time
 
 import dask
 
-from ..lab import Result, logs_since, phase, wait_futures, wait_until, worker_events
+from ..lab import (Result, logs_since, phase, removal_event, slow_square, wait_futures,
+                   wait_until)
 
 VICTIM = "worker-2"
 WORKERS = {"worker-1", "worker-2", "worker-3"}
@@ -28,24 +29,12 @@ SIGNS = ("Connection to tcp://scheduler", "broken", "Timed out", "Forcibly exiti
          "Restarting worker", "Closing Nanny", "Waiting to connect", "Stream is closed")
 
 
-def slow_square(i: int, seconds: float) -> int:
-    time.sleep(seconds)  # stands for work
-    return i * i
-
-
-def _removed(c, address: str, after: float) -> tuple[float, dict] | None:
-    for ts, _, msg in worker_events(c, [address], "remove-worker"):
-        if ts >= after:
-            return ts, msg
-    return None
-
-
 def _kill_detection(lab) -> float:
     c = lab.client
     address = lab.workers_by_name()[VICTIM]["address"]
     with lab.faults.killed(VICTIM) as kill:
         at = kill.record.injected_at
-        removed_at, _ = wait_until(lambda: _removed(c, address, at - 1), 30,
+        removed_at, _ = wait_until(lambda: removal_event(c, address, at - 1), 30,
                                    "the scheduler to remove the killed worker-2")
     lab.wait_for_workers(WORKERS, timeout=120)
     return removed_at - at
@@ -69,7 +58,7 @@ def run(lab, tasks: int = 60, seconds: float = 1.0) -> Result:
     phase(f"{VICTIM} cut off the network while it runs tasks")
     with lab.faults.disconnected(VICTIM) as cut:
         at = cut.record.injected_at
-        removed_at, msg = wait_until(lambda: _removed(c, address, at - 1), 120,
+        removed_at, msg = wait_until(lambda: removal_event(c, address, at - 1), 120,
                                      f"the scheduler to remove the cut-off {VICTIM}",
                                      interval=0.5)
         phase(f"{VICTIM} removed after {removed_at - at:.1f} s; healing the partition")

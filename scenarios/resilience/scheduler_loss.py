@@ -18,17 +18,12 @@ from __future__ import annotations
 import time
 import uuid
 
-from ..lab import (Result, bucket, frame_digest, partition, phase, s3, wait_until,
-                   write_partition)
+from ..lab import (Result, bucket, frame_digest, partition, phase, s3, slow_square,
+                   wait_until, write_partition)
 from ..lab.connect import connect, scheduler_address
 
 WORKERS = ("worker-1", "worker-2", "worker-3")
 ROWS = 20_000
-
-
-def slow_square(i: int, seconds: float) -> int:
-    time.sleep(seconds)  # stands for work
-    return i * i
 
 
 def _job(c, tasks: int, seconds: float, tag: str):

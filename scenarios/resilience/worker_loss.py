@@ -17,14 +17,10 @@ import time
 
 import dask
 
-from ..lab import Result, phase, wait_futures, wait_until, worker_events
+from ..lab import (Result, phase, removal_event, slow_square, wait_futures, wait_until,
+                   worker_events)
 
 VICTIM = "worker-2"
-
-
-def slow_square(i: int, seconds: float) -> int:
-    time.sleep(seconds)
-    return i * i
 
 
 def total(values: list[int]) -> int:
@@ -39,13 +35,6 @@ def _work(c, tasks: int, seconds: float, tag: str):
     # Results stay in worker memory until `total` runs: a killed worker loses its share.
     parts = [c.submit(slow_square, i, seconds, key=f"{tag}-square-{i}") for i in range(tasks)]
     return parts, c.submit(total, parts, key=f"{tag}-total")
-
-
-def _removal_event(c, address: str, after: float) -> tuple[float, dict] | None:
-    for ts, _, msg in worker_events(c, [address], "remove-worker"):
-        if ts >= after:
-            return ts, msg
-    return None
 
 
 def run(lab, tasks: int = 120, seconds: float = 1.0) -> Result:
@@ -69,7 +58,7 @@ def run(lab, tasks: int = 120, seconds: float = 1.0) -> Result:
     # Healing starts it again, as the resource manager would, whatever happened.
     with lab.faults.killed(VICTIM) as kill:
         killed_at = kill.record.injected_at
-        removed_at, msg = wait_until(lambda: _removal_event(c, before, killed_at - 1), 30,
+        removed_at, msg = wait_until(lambda: removal_event(c, before, killed_at - 1), 30,
                                      "the scheduler's remove-worker event for worker-2")
     phase(f"{VICTIM} removed by the scheduler; waiting for it to rejoin")
     back = lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=90)

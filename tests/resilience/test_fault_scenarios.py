@@ -12,15 +12,19 @@ def _passed(r):
     return r
 
 
-def test_store_outage_pause_stalls_stop_fails_nothing_partial(lab):
-    r = _passed(registry.run("store-outage", lab, per_writer=12, pause_s=6, stop_s=16))
-    paused, stopped = r.tables["writes during an outage"]
-    assert paused["tasks_failed"] == 0 and paused["writes_ok"] == 6 * 12
-    assert stopped["tasks_failed"] > 0
+def test_store_outage_pause_stalls_stop_fails_safe_writer_never_torn(lab):
+    r = _passed(registry.run("store-outage", lab, per_writer=12, pause_s=6, stop_s=18))
+    rows = r.tables["writes during an outage"]
+    paused = [row for row in rows if "paused" in row["case"]]
+    stopped = [row for row in rows if "stopped" in row["case"]]
+    assert all(row["tasks_failed"] == 0 for row in paused)
+    assert sum(row["writes_ok"] for row in paused) == 6 * 12
+    assert sum(row["tasks_failed"] for row in stopped) > 0
     assert "could not write" in r.measurements["stop_first_error"]
     assert "worker-" in r.measurements["stop_first_error"]
-    for row in (paused, stopped):
-        assert row["objects_visible"] == row["objects_complete"]
+    for row in rows:
+        if row["writer"] == "safe writer":
+            assert row["torn_visible"] == 0 and row["objects_visible"] == row["objects_complete"]
         assert row["incomplete_after_cleanup"] == 0
     assert [f["fault"] for f in r.faults] == ["pause", "stop"]
     assert set(lab.workers_by_name()) == WORKERS
