@@ -143,6 +143,8 @@ def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
                                           for p in plan) + ".",
         f"Outcome: {outcome}. Published {len(published)} of {parts} partitions, "
         f"{good} equal to the expectation computed on the client.",
+        "back_to_3_workers_s counts from the heal; a wipe has nothing to heal, so its clock "
+        "starts at the wipe (the guard restarts the worker process within about a second).",
         "What each fault does to Dask: a kill or a storage wipe loses the worker process "
         "(the scheduler recomputes what it held); a pause or a short partition freezes a "
         "worker (its tasks wait; shorter than the 30 s TCP timeout it is never removed); "
