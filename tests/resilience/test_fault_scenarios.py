@@ -13,7 +13,7 @@ def _passed(r):
 
 
 def test_store_outage_pause_stalls_stop_fails_safe_writer_never_torn(lab):
-    r = _passed(registry.run("store-outage", lab, per_writer=12, pause_s=6, stop_s=18))
+    r = _passed(registry.run("store-outage", lab, per_writer=12, pause_s=6, stop_s=22))
     rows = r.tables["writes during an outage"]
     paused = [row for row in rows if "paused" in row["case"]]
     stopped = [row for row in rows if "stopped" in row["case"]]
