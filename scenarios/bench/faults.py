@@ -17,7 +17,7 @@ import statistics
 import time
 
 from ..lab import progress, s3, wait_until
-from ..lab.connect import connect, open_lab, scheduler_address
+from ..lab.connect import open_lab
 
 WORKERS = {"worker-1", "worker-2", "worker-3"}
 FAULTS = {
@@ -45,7 +45,7 @@ def probe(lab, timeout: float = PROBE_S) -> bool:
     try:
         c = lab.client
         if c.status == "closed":
-            lab.client = connect(scheduler_address(lab.settings))
+            lab.reconnect()
             return False
         if c.status != "running":
             return False
@@ -62,21 +62,16 @@ def probe(lab, timeout: float = PROBE_S) -> bool:
 
 
 def full_strength(lab) -> bool:
-    try:
-        return set(lab.workers_by_name()) == WORKERS and probe(lab)
-    except Exception:  # noqa: BLE001
-        return False
+    return lab.has_workers(WORKERS) and probe(lab)
 
 
 def measure(lab, name: str, hold: float) -> tuple[float, float]:
     start = time.monotonic()
     usable_at = None
     with FAULTS[name](lab.faults):
-        while time.monotonic() - start < hold:  # bounded by the hold
-            if usable_at is None and probe(lab):
+        while usable_at is None and time.monotonic() - start < hold:  # bounded by the hold
+            if probe(lab):
                 usable_at = time.monotonic()
-            if usable_at is not None:
-                break
         # The rest of the hold: the fault stays in force, the clock runs.
         time.sleep(max(0.0, hold - (time.monotonic() - start)))
     healed = time.monotonic()

@@ -19,7 +19,7 @@ import sys
 import time
 
 from ..lab.compose import Compose, side_env
-from ..lab.connect import ClusterDown, connect, use_lab_config, wait_until
+from ..lab.connect import try_connect, use_lab_config, wait_until
 from ..lab.docker_api import image_present
 from ..lab.settings import compose_files, load, memory_bytes, validate
 
@@ -40,8 +40,8 @@ def compose_startup(values: dict[str, str]) -> dict[str, float]:
         compose.run("up", "-d")
         # Docker's port proxy accepts connections before the scheduler listens:
         # poll with a real Dask connection, not a TCP probe.
-        client = wait_until(lambda: _try_connect(address), 120, "the scheduler to answer",
-                            interval=0.05)
+        client = wait_until(lambda: try_connect(address, timeout=2), 120,
+                            "the scheduler to answer", interval=0.05)
         port_s = time.monotonic() - start
         try:
             wait_until(lambda: {str(w["name"]) for w in
@@ -52,13 +52,6 @@ def compose_startup(values: dict[str, str]) -> dict[str, float]:
             client.close()
     finally:
         compose.run("down", "-v", "--timeout", "10", check=False)
-
-
-def _try_connect(address: str):
-    try:
-        return connect(address, timeout=2)
-    except ClusterDown:
-        return None
 
 
 LOCAL = """

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "connect": ["Lab", "open_lab", "open_lab_or_exit", "wait_until", "worker_events",
+    "connect": ["Lab", "open_lab", "open_lab_or_exit", "wait_until", "worker_events", "try_connect",
                 "removal_event",
                 "ClusterDown", "connect", "probe", "use_lab_config"],
     "settings": ["ROOT", "SettingsError", "load", "validate", "memory_bytes", "compose_files"],

@@ -71,6 +71,14 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
         ) from e
 
 
+def try_connect(address: str, timeout: float = CONNECT_TIMEOUT):
+    """connect(), or None while the scheduler cannot answer yet (for polling)."""
+    try:
+        return connect(address, timeout)
+    except ClusterDown:
+        return None
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
                interval: float = 0.2, state: Callable[[], Any] | None = None) -> Any:
     """Poll `predicate` until it returns something truthy; raise TimeoutError
@@ -159,6 +167,21 @@ class Lab:
         value = action()
         self.wait_new_process(name, old)
         return value
+
+    def has_workers(self, names) -> bool:
+        """Exactly these workers are registered; False while the scheduler
+        cannot answer (during a fault), so it suits polling."""
+        try:
+            return set(self.workers_by_name()) == set(names)
+        except Exception:  # noqa: BLE001 - no answer yet: poll again
+            return False
+
+    def reconnect(self, timeout: float = 120):
+        """A new client, when the old one gave up (after a scheduler outage)."""
+        address = scheduler_address(self.settings)
+        self.client = wait_until(lambda: try_connect(address), timeout,
+                                 f"a new client to connect to {address}")
+        return self.client
 
     def wait_for_workers(self, names: set[str], timeout: float = 60) -> dict[str, dict]:
         return wait_until(

@@ -28,6 +28,11 @@ def set_enabled(on: bool) -> bool:
     return on
 
 
+# Every worker process's spill directory under the lab's --local-directory
+# (a shell glob: the faults that wipe spilled data use it).
+SPILL_GLOB = "/data/dask-scratch-space/worker-*/storage"
+
+
 def spill_directory(worker) -> str:
     return os.path.join(worker.local_directory, "storage")
 

@@ -23,10 +23,10 @@ from distributed import wait
 
 from ..lab import Result, bucket, frame_digest, partition, phase, s3, wait_until
 from ..data.output import publish
+from ..plugins.storage_guard import SPILL_GLOB
 
 WORKERS = ("worker-1", "worker-2", "worker-3")
 KINDS = ("kill", "pause", "partition", "wipe", "store-pause")
-SPILL_DIRS = "/data/dask-scratch-space/worker-*/storage"
 ROWS = 20_000
 
 
@@ -44,7 +44,7 @@ def _inject(lab, kind: str, target: str):
     f = lab.faults
     return {"kill": lambda: f.killed(target), "pause": lambda: f.paused(target),
             "partition": lambda: f.disconnected(target),
-            "wipe": lambda: f.wiped(target, SPILL_DIRS),
+            "wipe": lambda: f.wiped(target, SPILL_GLOB),
             "store-pause": lambda: f.paused("store")}[kind]()
 
 
@@ -59,13 +59,6 @@ def schedule(seed: int, count: int, hold: tuple[float, float],
                      else rng.choice(WORKERS), "hold_s": round(rng.uniform(*hold), 1),
                      "rest_s": round(rng.uniform(*rest), 1)})
     return plan
-
-
-def _full_strength(lab) -> bool:
-    try:
-        return set(lab.workers_by_name()) == set(WORKERS)
-    except Exception:  # noqa: BLE001 - the scheduler may be busy: poll again
-        return False
 
 
 def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
@@ -95,7 +88,7 @@ def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
             time.sleep(step["hold_s"])  # the fault's duration, drawn by the seed
         healed = fault.record.healed_at
         try:
-            wait_until(lambda: _full_strength(lab), 120, "three workers registered again")
+            wait_until(lambda: lab.has_workers(WORKERS), 120, "three workers registered again")
             recovered = round(time.time() - healed, 1)
         except TimeoutError:
             recovered = None  # reported; the checker below decides what it means
@@ -137,7 +130,7 @@ def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
     r.check(len(published) in (0, parts), "never a partial set of objects published")
     r.check(good == len(published), "every published object must equal the expectation")
     r.check(not errors or len(published) == 0, "a failed run must publish nothing")
-    r.check(_full_strength(lab), "the cluster should be back to three workers")
+    r.check(lab.has_workers(WORKERS), "the cluster should be back to three workers")
     r.notes += [
         f"Seed {seed} drew: " + "; ".join(f"{p['kind']} {p['target']} for {p['hold_s']} s"
                                           for p in plan) + ".",

@@ -20,7 +20,6 @@ import uuid
 
 from ..lab import (Result, bucket, frame_digest, partition, phase, s3, slow_square,
                    wait_until, write_partition)
-from ..lab.connect import connect, scheduler_address
 
 WORKERS = ("worker-1", "worker-2", "worker-3")
 ROWS = 20_000
@@ -44,9 +43,9 @@ def _outputs_intact(prefix: str, files: int) -> int:
 
 def _usable(lab) -> bool:
     """Three workers registered and a task runs."""
+    if not lab.has_workers(WORKERS):
+        return False
     try:
-        if set(lab.workers_by_name()) != set(WORKERS):
-            return False
         return lab.client.submit(slow_square, 3, 0, pure=False).result(timeout=10) == 9
     except Exception:  # noqa: BLE001 - not yet: poll again
         return False
@@ -59,15 +58,8 @@ def _client_back(lab) -> str:
                "the client to reconnect or give up", state=lambda: c.status)
     if c.status == "running":
         return "reconnected by itself"
-    lab.client = wait_until(lambda: _try_connect(lab), 120, "a new client to connect")
+    lab.reconnect()
     return "gave up (closed); a new Client was opened"
-
-
-def _try_connect(lab):
-    try:
-        return connect(scheduler_address(lab.settings))
-    except Exception:  # noqa: BLE001 - the scheduler is still starting
-        return None
 
 
 def _case(lab, kind: str, tasks: int, seconds: float, down_s: float) -> dict:

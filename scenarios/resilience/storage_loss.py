@@ -17,10 +17,9 @@ import time
 import numpy as np
 
 from ..lab import Result, logs_since, make_chunk, phase, wait_futures, worker_events
-from ..plugins.storage_guard import set_enabled
+from ..plugins.storage_guard import SPILL_GLOB, set_enabled
 
 VICTIM = "worker-2"
-SPILL_DIRS = "/data/dask-scratch-space/worker-*/storage"
 
 
 def chunk_sum(x: np.ndarray) -> float:
@@ -61,7 +60,7 @@ def run(lab, chunks: int = 0, chunk_mb: int = 32, deadline: float = 20) -> Resul
     tag = f"alone-{int(time.time() * 1000)}"
     futures, spilled = _spill_on_victim(lab, chunks, n, tag)
     since = time.time() - 1
-    lab.faults.wiped(VICTIM, SPILL_DIRS)
+    lab.faults.wiped(VICTIM, SPILL_GLOB)
     total = _consumers(c, futures, tag)
     phase(f"waiting up to {deadline:.0f} s for a result that needs the wiped data")
     try:
@@ -88,7 +87,7 @@ def run(lab, chunks: int = 0, chunk_mb: int = 32, deadline: float = 20) -> Resul
     phase("part 2: the same loss with the storage guard on")
     tag = f"guarded-{int(time.time() * 1000)}"
     futures, spilled = _spill_on_victim(lab, chunks, n, tag)
-    lab.faults.wiped(VICTIM, SPILL_DIRS)
+    lab.faults.wiped(VICTIM, SPILL_GLOB)
     wiped_at = time.monotonic()
     total = _consumers(c, futures, tag)
     wait_futures([total], "the job, with worker-2 restarted by the guard", timeout=300)
