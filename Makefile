@@ -89,13 +89,15 @@ bench-faults: up ## Per fault (worker kill/pause, partition, scheduler kill, sto
 	@$(PY) -m scenarios.bench.faults $(ARGS)
 
 ##@ Building blocks (run by the targets above when needed)
-prereqs: ## Check Docker and Compose v2 (installs Compose v2 where only v1 exists)
+prereqs: ## Check Docker, Compose v2 and buildx (installs the plugins where they are missing)
 	@bash $(BOOT)/prereqs.sh
 
 venv: ## Create .venv from the locked requirements (same versions as the images)
 	@bash $(BOOT)/venv.sh
 
 garage-binary: ## Garage's binary (cargo install, once per machine), unless STORE_BACKEND=minio
+	@# Read from .env with sed, not the settings module: this runs beside the
+	@# making of .venv. `images` calls garage.sh again, a no-op once it is cached.
 	@backend="$${STORE_BACKEND:-$$(sed -n 's/^STORE_BACKEND=//p' .env 2>/dev/null)}"; \
 	  if [ "$${backend:-garage}" = garage ]; then bash $(BOOT)/garage.sh; fi
 
