@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults \
+.PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling \
         images base-image garage-binary venv env prereqs lock
 
 ##@ Cluster
@@ -31,8 +31,11 @@ restart: prereqs env ## Restart every container (code under scenarios/ is re-imp
 	@$(COMPOSE) up -d --wait --wait-timeout 300
 	@$(PY) -m scenarios.lab.status
 
-down: ## Stop and remove the cluster's containers (volumes are kept)
+down: ## Stop and remove the cluster's containers (volumes are kept, but for elastic workers' scratch volumes)
 	@$(COMPOSE) down
+	@# ComposeCluster's workers: compose removes their containers (they carry its
+	@# labels) but not their anonymous volumes, which nothing would use again.
+	@docker volume prune -f --filter label=dasklab.elastic=dasklab >/dev/null
 
 clean: ## Remove containers, volumes and the project's images
 	@if docker compose version >/dev/null 2>&1 && [ -f .env ]; then $(COMPOSE) down -v --remove-orphans; fi
@@ -87,6 +90,9 @@ bench-spill: up ## Spill write throughput vs raw sequential write on the same wo
 
 bench-faults: up ## Per fault (worker kill/pause, partition, scheduler kill, store pause): time to usable and to full strength, medians of 3
 	@$(PY) -m scenarios.bench.faults $(ARGS)
+
+bench-scaling: prereqs images ## ComposeCluster on a side project: scale(0 -> 3) per worker vs compose starting one, adaptive reaction; medians of 3
+	@$(PY) -m scenarios.bench.scaling $(ARGS)
 
 ##@ Building blocks (run by the targets above when needed)
 prereqs: ## Check Docker, Compose v2 and buildx (installs the plugins where they are missing)

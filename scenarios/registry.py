@@ -27,6 +27,15 @@ SECTIONS: dict[str, list[Scenario]] = {
         Scenario("environment", "scenarios.basics.environment",
                  "A module the workers lack; PipInstall vs upload_file vs image, timed; "
                  "version drift"),
+        Scenario("manual", "scenarios.basics.manual",
+                 "The simplest cluster by hand: docker run a scheduler and two workers, "
+                 "compute, tear down; what Compose adds"),
+        Scenario("sizing", "scenarios.basics.sizing",
+                 "Same cores and memory as 1x6, 3x2, 6x1: threads vs processes on "
+                 "GIL-bound and NumPy work; the largest object that fits"),
+        Scenario("scaling", "scenarios.basics.scaling",
+                 "ComposeCluster: scale 3 -> 5 -> 2 with results held (none recomputed), "
+                 "then adapt to a queue and back; PNG timeline"),
     ],
     "Distributed data": [
         Scenario("source-data", "scenarios.data.source_data",

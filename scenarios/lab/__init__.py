@@ -13,6 +13,8 @@ evidence.py  what is kept when a scenario fails
 versions.py  package versions on every process, side by side
 datasets.py  deterministic data (runs on workers too)
 meters.py    socket bytes, peak memory, worker statuses, timers
+cluster.py   ComposeCluster: Dask's Cluster API (scale, adapt) over a project
+worker_containers.py  the worker containers ComposeCluster starts and removes
 status.py, check_env.py, objects.py   command-line entry points (make up / check-env / objects)
 
 Names are imported lazily, on first use: scenario modules are imported on the
@@ -29,7 +31,7 @@ _EXPORTS = {
                 "removal_event",
                 "ClusterDown", "connect", "probe", "use_lab_config"],
     "settings": ["ROOT", "SettingsError", "load", "validate", "memory_bytes", "compose_files"],
-    "compose": ["Compose", "side_env", "free_port"],
+    "compose": ["Compose", "side_env", "free_port", "side_project"],
     "resources": ["Resources", "ComposeResources", "Attachment"],
     "faults": ["Nemesis", "Fault", "FaultRecord"],
     "result": ["Result", "PASS", "FAIL", "ERROR", "render"],
@@ -38,6 +40,8 @@ _EXPORTS = {
                  "expected_sum_x", "write_partition", "make_chunk", "expected_total",
                  "slow_square"],
     "meters": ["SocketMeter", "Sampler", "PeakMemory", "StatusWatch", "Timer"],
+    "cluster": ["ComposeCluster", "ComposeAdaptive"],
+    "worker_containers": ["WorkerStartError"],
     "docker_api": ["docker_client", "container", "volume_at", "logs_since", "image_present"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -11,10 +11,11 @@ import os
 import shutil
 import socket
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .settings import ROOT
+from .settings import ROOT, compose_files, load
 
 DEFAULT_PROJECT = "dasklab"
 
@@ -78,3 +79,18 @@ class Compose:
         args = ["logs", "--no-color", "--timestamps", f"--tail={tail}"]
         proc = self.run(*args, *([service] if service else []), check=False)
         return proc.stdout + proc.stderr
+
+
+@contextmanager
+def side_project(project: str, network_prefix: str, services: tuple[str, ...] = ("scheduler",)):
+    """A second project beside the user's, with only `services` started (by
+    default a bare scheduler: a cluster with no static workers, for
+    ComposeCluster to fill). Removed with its volumes on the way out."""
+    compose = Compose(project=project, files=tuple(compose_files(load())),
+                      env=side_env(network_prefix))
+    compose.run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+    try:
+        compose.run("up", "-d", "--wait", "--wait-timeout", "180", *services)
+        yield compose
+    finally:
+        compose.run("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
