@@ -32,7 +32,6 @@ import logging
 import math
 import time
 import weakref
-from contextlib import suppress
 from functools import partial
 
 from dask.utils import parse_bytes, parse_timedelta
@@ -87,7 +86,6 @@ class WorkerContainer(ProcessInterface):
             # Bounded: start_timeout / 0.5 s polls at most.
             for _ in range(int(self.start_timeout / 0.5) + 1):
                 if self.name in cluster.observed:
-                    cluster.event("registered", self.name)
                     break
                 error = await loop.run_in_executor(None, wc.failure, self.container)
                 if error:
@@ -143,19 +141,23 @@ class ComposeCluster(SpecCluster):
 
     nthreads / memory_limit default to the project's worker definition; the
     container's memory limit equals the worker's. `extra_args` are appended to
-    each worker's command (e.g. ["--resources", "GPU=1"]).
+    each worker's command (e.g. ["--resources", "GPU=1"]). retire_first=False
+    keeps Dask's stock scale-down (names passed as addresses: no retire), for
+    showing what the fix prevents.
     """
 
     def __init__(self, project: str = "dasklab", *, nthreads: int | None = None,
                  memory_limit: str | int | None = None, image: str | None = None,
                  extra_args=(), n_workers: int = 0, start_timeout: float = 180,
-                 asynchronous: bool = False, name: str | None = None, **kwargs):
+                 retire_first: bool = True, asynchronous: bool = False,
+                 name: str | None = None, **kwargs):
         self.project = wc.Project.read(project)
         wc.reap(project)  # leftovers of clients that died without closing
         defined = self.project.worker
         self.static = self.project.static_present()
         self.static_threads = int(_flag(defined["command"], "--nthreads"))
         self.static_memory = parse_bytes(defined["mem_limit"])
+        self.retire_first = retire_first
         self.start_errors: list[Exception] = []
         self.events: list[tuple[float, str, str]] = []
         self._last_number = 0
@@ -179,6 +181,9 @@ class ComposeCluster(SpecCluster):
         await super()._start()
         from ..plugins.static_floor import NAME, StaticFloor
 
+        # Left registered on close: several ComposeClusters may share one
+        # scheduler, and the rule (static workers are never offered for
+        # downscaling) holds for all of them.
         await self.scheduler_comm.register_scheduler_plugin(
             plugin=dumps(StaticFloor(self.project.static_workers)), name=NAME, idempotent=False)
         last = await self.scheduler_comm.get_metadata(keys=LAST_NAME_KEY, default=0)
@@ -261,18 +266,33 @@ class ComposeCluster(SpecCluster):
         registered = [n for n in names if n in self.observed]
         if not registered or self.scheduler.status != Status.running:
             return
+        if not self.retire_first:
+            # What SpecCluster does (spec.py): names where the scheduler expects
+            # addresses, so it retires nothing and the workers are just killed.
+            await self.scheduler_comm.retire_workers(workers=registered)
+            return
         retired = await self.scheduler_comm.retire_workers(
             names=registered, close_workers=True, remove=True)
         kept = set(registered) - {w["name"] for w in retired.values()}
         if kept:
             # Nowhere to put their data (no survivor with room): they are
             # removed anyway, and what only they held will be recomputed.
-            self._log(f"could not retire {sorted(kept)} gracefully; removing them anyway")
+            self._log(f"no survivor could take the data of {sorted(kept)}; removing them anyway")
 
     # -- what happened, start failures, logs, cleanup ----------------------
     def event(self, what: str, name: str) -> None:
-        """(time.time(), what, worker name): asked, registered, retiring, removed."""
+        """(time.time(), what, worker name): asked, registered, retiring,
+        left (the scheduler), removed (the container)."""
         self.events.append((time.time(), what, name))
+
+    def _update_worker_status(self, op, msg):
+        # The scheduler's own news, the moment it arrives.
+        if op == "add":
+            for info in msg["workers"].values():
+                self.event("registered", str(info["name"]))
+        elif op == "remove" and msg in self.scheduler_info["workers"]:
+            self.event("left", str(self.scheduler_info["workers"][msg]["name"]))
+        super()._update_worker_status(op, msg)
 
     def start_failed(self, name: str, error: Exception) -> None:
         self.start_errors.append(error)
@@ -307,14 +327,6 @@ class ComposeCluster(SpecCluster):
             for w in sorted(live, key=lambda w: wc.number(w.name)):
                 logs[f"container {w.name}"] = await loop.run_in_executor(None, w.logs)
         return logs
-
-    async def _close(self) -> None:
-        if self.status == Status.running and self.scheduler_comm is not None:
-            from ..plugins.static_floor import NAME
-
-            with suppress(Exception):
-                await self.scheduler_comm.unregister_scheduler_plugin(name=NAME)
-        await super()._close()
 
     @staticmethod
     def reap(project: str = "dasklab", *, everything: bool = False) -> list[str]:

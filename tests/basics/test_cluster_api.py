@@ -129,6 +129,8 @@ def test_scaling_scenario_keeps_results_and_adapts_without_flapping(lab):
     assert result.verdict == "pass", result.notes + [result.error or ""]
     m = result.measurements
     assert m["manual: results computed twice"] == 0 and m["manual: results intact"]
+    # Dask's stock scale-down (no retire) on the same data recomputes what it killed.
+    assert m["stock SpecCluster: results computed twice"] > 0
     assert m["adaptive: peak workers"] >= 3
     assert m["adaptive: tasks computed twice"] == 0
     decisions = [row["decision"] for row in result.tables["adaptive decisions"]]
