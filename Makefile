@@ -16,7 +16,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 export BASE_IMAGE PYTHON
 
 .PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling \
-        images base-image garage-binary venv env prereqs lock
+        images base-image garage-binary venv env prereqs browser lock
 
 ##@ Cluster
 up: prereqs images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
@@ -71,6 +71,8 @@ scenario-%: venv env ## Run one scenario against the running cluster (make scena
 
 ##@ Tests and benchmarks
 test: prereqs images ## Unit tests, then integration tests on a separate test cluster
+	@# The dashboard test needs a browser; where none can be installed it skips and says why.
+	@bash $(BOOT)/browser.sh || echo "[browser] no browser: the dashboard test will skip"
 	@$(PY) -m pytest
 
 test-unit: venv ## Unit tests only (no Docker needed)
@@ -109,6 +111,9 @@ garage-binary: ## Garage's binary (cargo install, once per machine), unless STOR
 
 base-image: ## The base image: BASE_IMAGE if present or pullable, else bootstrapped offline
 	@mkdir -p build && bash $(BOOT)/base.sh > build/.base-image.tmp && mv build/.base-image.tmp build/.base-image
+
+browser: ## Headless Chromium + chromedriver for the dashboard scenario (Debian packages, once per machine)
+	@bash $(BOOT)/browser.sh
 
 env: venv ## Create .env with defaults on first run, then validate it
 	@$(PY) -m scenarios.lab.settings init

@@ -37,6 +37,17 @@ SECTIONS: dict[str, list[Scenario]] = {
                  "ComposeCluster: scale 3 -> 5 -> 2 with results held (none recomputed), "
                  "then adapt to a queue and back; PNG timeline"),
     ],
+    "Tasks and seeing them": [
+        Scenario("tasks", "scenarios.tasks.policies",
+                 "Submit/map/compute/persist, priorities, restrictions, resources, retries, "
+                 "queuing: each proven from the cluster"),
+        Scenario("find-data", "scenarios.tasks.find_data",
+                 "A second client finds published data: who_has/has_what, processing, story, "
+                 "task stream, metadata, a state dump"),
+        Scenario("dashboard", "scenarios.tasks.dashboard",
+                 "The dashboard's pages in a real headless Chromium: rendered, screenshotted; "
+                 "Prometheus metrics"),
+    ],
     "Distributed data": [
         Scenario("source-data", "scenarios.data.source_data",
                  "Client reads and ships data vs workers read from S3; the local-path trap"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from ..lab import ComposeCluster, Result, Sampler, phase, side_project, wait_until
-from ..lab.reports import report_path
+from ..lab import report_path
 
 PROJECT, NETWORK = "dasklab-scaling", "172.29.90"
 

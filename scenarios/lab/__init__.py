@@ -41,6 +41,7 @@ _EXPORTS = {
                  "slow_square"],
     "meters": ["SocketMeter", "Sampler", "PeakMemory", "StatusWatch", "Timer"],
     "cluster": ["ComposeCluster", "ComposeAdaptive"],
+    "reports": ["report_path", "REPORTS"],
     "worker_containers": ["WorkerStartError"],
     "docker_api": ["docker_client", "container", "volume_at", "logs_since", "image_present"],
 }
