@@ -103,7 +103,26 @@ class ComposeResources(Resources):
         self.compose.run("restart", service)
 
     def pause(self, service: str) -> None:
-        self._container(service).pause()
+        # The kernel's freezer can give up while a process of the container is
+        # in an uninterruptible disk wait (runc: "unable to freeze"; seen once
+        # on the store under writes): try again, a bounded number of times.
+        import docker.errors
+
+        from .connect import wait_until
+
+        container, errors = self._container(service), []
+
+        def attempt() -> bool:
+            try:
+                container.pause()
+                return True
+            except docker.errors.APIError as e:
+                if "unable to freeze" not in str(e):
+                    raise
+                errors.append(str(e))
+                return False
+
+        wait_until(attempt, 15, f"{service} to freeze", interval=0.5, state=lambda: errors[-1:])
 
     def unpause(self, service: str) -> None:
         self._container(service).unpause()
