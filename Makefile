@@ -32,7 +32,7 @@ restart: prereqs env ## Restart every container (code under scenarios/ is re-imp
 	@$(PY) -m scenarios.lab.status
 
 down: ## Stop and remove the cluster's containers (volumes are kept, but for elastic workers' scratch volumes)
-	@$(COMPOSE) down
+	@$(COMPOSE) down --remove-orphans
 	@# ComposeCluster's workers: compose removes their containers (they carry its
 	@# labels) but not their anonymous volumes, which nothing would use again.
 	@docker volume prune -f --filter label=dasklab.elastic=dasklab >/dev/null

@@ -5,7 +5,8 @@ A new worker is "worker-1's definition with its own name": the same image,
 command, environment, config and code mounts and memory limit, read from
 `docker compose config` of the running project; its own anonymous volume at
 /data; a fixed address from a block the compose file never uses; and compose
-labels, so `docker compose ps` lists it and `docker compose down` removes it.
+labels, so `docker compose ps` lists it and `docker compose down --remove-orphans`
+removes it (plain `down` leaves it, and then cannot remove the network).
 """
 
 from __future__ import annotations
