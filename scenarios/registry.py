@@ -48,6 +48,11 @@ SECTIONS: dict[str, list[Scenario]] = {
                  "The dashboard's pages in a real headless Chromium: rendered, screenshotted; "
                  "Prometheus metrics"),
     ],
+    "Best practices and debugging": [
+        Scenario("debugging", "scenarios.debugging.diagnose",
+                 "One bad record found three ways (traceback, local re-run, story and logs); "
+                 "pdb; profiler; an offline report"),
+    ],
     "Distributed data": [
         Scenario("source-data", "scenarios.data.source_data",
                  "Client reads and ships data vs workers read from S3; the local-path trap"),

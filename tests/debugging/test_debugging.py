@@ -1,0 +1,25 @@
+"""Best practices and debugging: the debugging scenario's proofs on the test
+cluster (no timing asserts)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from scenarios import registry
+
+
+def test_debugging_finds_the_bad_record_three_ways_and_writes_an_offline_report(lab):
+    r = registry.run("debugging", lab, records=40, hot_tasks=6, hot_seconds=0.3)
+    assert r.verdict == "pass", r.notes + [r.error or ""]
+    rows = {row["claim"]: row for row in r.tables["one bad record, three ways"]}
+    assert all(row["holds"] for row in rows.values())
+    assert rows["exactly one record failed, the bad one"]["seen"] == [37]
+    assert rows["its last frame is parse(), with the bad record in hand"]["seen"] == \
+        "parse: return int(record)"
+    assert rows["pdb.set_trace() in a task ends in BdbQuit"]["seen"] == "BdbQuit"
+    report = Path(r.measurements["performance report"].split(" (")[0])
+    html = report.read_text()
+    assert "Dask Performance Report" in html
+    assert not re.findall(r'<script[^>]+src="https?:', html), "the report must open offline"
+    assert int(re.search(r"number of tasks: (\d+)", html).group(1)) >= 6
