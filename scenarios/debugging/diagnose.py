@@ -23,7 +23,8 @@ import time
 import traceback
 import uuid
 
-from ..lab import Result, phase, report_path, wait_until
+from ..lab import Result, Sampler, phase, report_path, wait_until
+from . import remote
 
 LOGGER = "dasklab.parse"
 BAD_INDEX = 37
@@ -165,6 +166,7 @@ def run(lab, records: int = 60, hot_tasks: int = 12, hot_seconds: float = 0.4) -
     proof("report", "the report embeds every script (no external src)", len(external),
           not external and "Dask Performance Report" in html)
     proof("report", "and counts the run's tasks", tasks_seen, tasks_seen >= hot_tasks)
+    remote_debugging(lab, r, proof, run_id)
     r.measurements.update({"performance report": f"{report} ({report.stat().st_size >> 10} KiB)",
                            "cluster state": str(dump), "bad record": data[BAD_INDEX]})
     c.cancel(futures + [summed, pdb_future])
@@ -177,6 +179,13 @@ def run(lab, records: int = 60, hot_tasks: int = 12, hot_seconds: float = 0.4) -
         "client.forward_logging(name) sends them to the client.",
         "pdb cannot run inside a task: the worker has no terminal, so pdb reads EOF and "
         "raises BdbQuit. Re-run the task locally (way 2) or attach a remote debugger.",
+        "Remote debugging: a worker plugin starts debugpy in worker-1, listening on its "
+        "cluster-network address only; a debugger reaches it from inside the network (here "
+        "a DAP client sent to the scheduler's container; from an IDE, through an SSH tunnel "
+        "or a port published on 127.0.0.1 only). A pause stops every thread of the worker "
+        "process, heartbeats included: held past worker-ttl (60 s in compose/dask.yaml) the "
+        "scheduler declares the worker dead and restarts it. Raise worker-ttl on a cluster "
+        "you debug interactively.",
         "performance_report(mode='inline') embeds BokehJS (about 1.7 MB); the default links "
         "it from a CDN and opens blank without network. On Python 3.11 its two "
         "'administrative' profile tabs are empty and the dashboard's /profile says why: "
@@ -184,6 +193,66 @@ def run(lab, records: int = 60, hot_tasks: int = 12, hot_seconds: float = 0.4) -
         "distributed#8616). The task profile still works.",
     ]
     return r
+
+
+class HeartbeatGap(Sampler):
+    """The longest time the scheduler went without hearing from a worker."""
+
+    interval = 0.25
+
+    def __init__(self, client, name: str):
+        self.client, self.name, self.gap, self.samples = client, name, 0.0, 0
+
+    def sample(self) -> None:
+        try:
+            seen = self.client.run_on_scheduler(remote.worker_last_seen, self.name)
+        except Exception:  # noqa: BLE001 - a missed sample
+            return
+        if seen:
+            self.gap = max(self.gap, time.time() - seen)
+            self.samples += 1
+
+
+def remote_debugging(lab, r: Result, proof, run_id: str, pause_seconds: float = 3.0) -> None:
+    from distributed import Event
+
+    from ..plugins.remote_debug import PORT, RemoteDebug
+
+    c = lab.client
+    addr = lab.workers_by_name()["worker-1"]["address"]
+    host = addr.split("://")[1].rsplit(":", 1)[0]
+    phase("remote debugging: debugpy into worker-1 from the cluster's package index")
+    version = c.run(remote.pip_install_debugpy, workers=[addr])[addr]
+    c.register_plugin(RemoteDebug("worker-1"), name=RemoteDebug.name)
+    gate = f"dbg-gate-{run_id}"
+    task = c.submit(remote.inspectable, f"needle-{run_id}", gate, workers=["worker-1"],
+                    pure=False, key=f"inspectable-{run_id}")
+    wait_until(lambda: task.key in c.run(remote.executing, workers=[addr])[addr], 30,
+               "the task to be executing on worker-1")
+    with HeartbeatGap(c, "worker-1") as before:  # the normal silence, over ~2 s of samples
+        wait_until(lambda: before.samples >= 8, 15, "8 heartbeat samples")
+    phase(f"attaching through the scheduler to {host}:{PORT}, pausing for {pause_seconds:g} s")
+    try:
+        with HeartbeatGap(c, "worker-1") as during:
+            info = c.run_on_scheduler(remote.inspect_remote, host, PORT, "inspectable",
+                                      "secret", pause_seconds)
+    finally:
+        Event(gate).set()
+    result = task.result(timeout=60)
+    proof("remote", "DAP handshake with worker-1's debugpy, through the scheduler",
+          " > ".join(info["steps"][:2]), "attached" in info["steps"])
+    proof("remote", "the running task's local variable, read through the debugger",
+          f"{info.get('frame')}: secret = {info.get('value')}",
+          info.get("value") == repr(f"needle-{run_id}"))
+    proof("remote", "while paused, worker-1's heartbeats stopped",
+          f"longest silence {during.gap:.1f} s (normally {before.gap:.1f} s)",
+          during.gap >= pause_seconds * 0.8 > before.gap)
+    proof("remote", "after detaching, the task finished normally", result,
+          result == f"needle-{run_id}")
+    c.unregister_worker_plugin(RemoteDebug.name)
+    # debugpy cannot stop listening; a fresh worker process leaves no debugger behind.
+    lab.replace_process("worker-1", lambda: c.restart_workers([addr]))
+    r.measurements["debugpy"] = version
 
 
 class _Capture(logging.Handler):

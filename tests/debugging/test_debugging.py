@@ -18,6 +18,11 @@ def test_debugging_finds_the_bad_record_three_ways_and_writes_an_offline_report(
     assert rows["its last frame is parse(), with the bad record in hand"]["seen"] == \
         "parse: return int(record)"
     assert rows["pdb.set_trace() in a task ends in BdbQuit"]["seen"] == "BdbQuit"
+    # Remote debugging: attached through the scheduler, read the task's variable, resumed.
+    assert "attached" in rows["DAP handshake with worker-1's debugpy, through the scheduler"]["seen"]
+    assert "secret = 'needle-" in \
+        rows["the running task's local variable, read through the debugger"]["seen"]
+    assert rows["after detaching, the task finished normally"]["holds"]
     report = Path(r.measurements["performance report"].split(" (")[0])
     html = report.read_text()
     assert "Dask Performance Report" in html

@@ -1,0 +1,156 @@
+"""Remote debugging of a live worker, from the host, through the scheduler.
+
+debugpy is installed into worker-1 at run time from the cluster's own package
+index (the `wheels` service), and started there by a worker plugin, listening
+on worker-1's cluster-network address only. A task on worker-1 holds a local
+variable. A small Debug Adapter Protocol client, sent to the scheduler's
+container with run_on_scheduler (async, so the scheduler's event loop keeps
+running), attaches, lists threads, pauses the task's thread, reads the
+variable from its frame, resumes and detaches. While paused, *every* thread of
+the worker process stops (debugpy's default), its heartbeats included: past
+worker-ttl the scheduler would declare it dead and restart it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+INDEX = ["--no-index", "--find-links", "http://wheels:8080/", "--trusted-host", "wheels"]
+
+
+def pip_install_debugpy() -> str:
+    """Runs on a worker: install debugpy into its own environment."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *INDEX, "debugpy"],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip install debugpy failed: {proc.stderr[-500:]}")
+    import importlib
+
+    importlib.invalidate_caches()
+    import debugpy
+
+    return debugpy.__version__
+
+
+def inspectable(secret: str, gate: str) -> str:
+    """A task with something to look at: waits (bounded) for `gate`."""
+    import debugpy
+    from distributed import Event
+
+    debugpy.debug_this_thread()  # threads started before listen() are not traced otherwise
+    gate_event, deadline = Event(gate), time.monotonic() + 120
+    # Poll in Python, not in one long blocking wait: a debugger can suspend a
+    # thread only between Python bytecodes, never inside a blocking C call.
+    while not gate_event.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return secret
+
+
+class Dap:
+    """Just enough of the Debug Adapter Protocol: requests, responses, events."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer, self.seq, self.events = reader, writer, 0, []
+
+    async def send(self, command: str, **arguments) -> int:
+        self.seq += 1
+        body = json.dumps({"seq": self.seq, "type": "request", "command": command,
+                           "arguments": arguments}).encode()
+        self.writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await self.writer.drain()
+        return self.seq
+
+    async def message(self) -> dict:
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return json.loads(await self.reader.readexactly(length))
+
+    async def until(self, predicate, timeout: float = 20) -> dict:
+        async def loop():
+            for _ in range(10_000):  # bounded; the timeout bounds it in time
+                msg = await self.message()
+                if msg.get("type") == "event":
+                    self.events.append(msg)
+                if predicate(msg):
+                    return msg
+            raise RuntimeError("no such DAP message")
+        return await asyncio.wait_for(loop(), timeout)
+
+    async def request(self, command: str, timeout: float = 20, **arguments) -> dict:
+        seq = await self.send(command, **arguments)
+        msg = await self.until(lambda m: m.get("type") == "response"
+                               and m.get("request_seq") == seq, timeout)
+        if not msg.get("success"):
+            raise RuntimeError(f"DAP {command} failed: {msg.get('message')}")
+        return msg.get("body", {})
+
+
+async def inspect_remote(host: str, port: int, function: str, variable: str,
+                         pause_seconds: float = 2.0, dask_scheduler=None) -> dict:
+    """Runs on the scheduler: attach to debugpy at host:port, pause the thread
+    running `function`, read `variable` in its frame, resume, detach."""
+    out = {"steps": []}
+    reader, writer = await asyncio.open_connection(host, port)
+    dap = Dap(reader, writer)
+    try:
+        caps = await dap.request("initialize", clientID="dasklab", adapterID="python",
+                                 linesStartAt1=True, columnsStartAt1=True, pathFormat="path")
+        out["steps"].append(f"initialize: {len(caps)} capabilities")
+        attach = await dap.send("attach", justMyCode=False)
+        await dap.until(lambda m: m.get("event") == "initialized")
+        await dap.request("configurationDone")
+        await dap.until(lambda m: m.get("type") == "response" and m.get("request_seq") == attach)
+        out["steps"].append("attached")
+        threads = (await dap.request("threads"))["threads"]
+        out["threads"] = len(threads)
+        # Task threads first (ThreadPoolExecutor names them Dask-Default-Threads-...).
+        threads.sort(key=lambda t: "Dask-Default-Threads" not in t["name"])
+        for thread in threads:
+            paused_at = time.time()
+            await dap.request("pause", threadId=thread["id"])
+            await dap.until(lambda m: m.get("event") == "stopped" and (
+                m["body"].get("threadId") == thread["id"] or m["body"].get("allThreadsStopped")))
+            frames = (await dap.request("stackTrace", threadId=thread["id"]))["stackFrames"]
+            frame = next((f for f in frames if f["name"] == function), None)
+            if frame is None:
+                await dap.request("continue", threadId=thread["id"])
+                continue
+            out["steps"].append(f"paused thread {thread['name']!r} in {function}()")
+            scopes = (await dap.request("scopes", frameId=frame["id"]))["scopes"]
+            local = next(s for s in scopes if s["name"].lower().startswith("locals"))
+            values = (await dap.request("variables",
+                                        variablesReference=local["variablesReference"]))
+            out["value"] = next((v["value"] for v in values["variables"]
+                                 if v["name"] == variable), None)
+            out["frame"] = f"{function} line {frame['line']}"
+            await asyncio.sleep(pause_seconds)  # hold the pause: the heartbeats stop meanwhile
+            await dap.request("continue", threadId=thread["id"])
+            out["paused_s"] = round(time.time() - paused_at, 2)
+            out["steps"].append(f"read {variable} = {out['value']}; resumed")
+            break
+        await dap.request("disconnect", terminateDebuggee=False)
+        out["steps"].append("detached")
+    finally:
+        writer.close()
+    return out
+
+
+def worker_last_seen(name: str, dask_scheduler=None) -> float | None:
+    for ws in dask_scheduler.workers.values():
+        if str(ws.name) == name:
+            return ws.last_seen
+    return None
+
+
+def executing(dask_worker=None) -> list[str]:
+    return [str(ts.key) for ts in dask_worker.state.executing]
