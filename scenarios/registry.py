@@ -51,7 +51,10 @@ SECTIONS: dict[str, list[Scenario]] = {
     "Best practices and debugging": [
         Scenario("debugging", "scenarios.debugging.diagnose",
                  "One bad record found three ways (traceback, local re-run, story and logs); "
-                 "pdb; profiler; an offline report"),
+                 "pdb; remote debugging; profiler; an offline report"),
+        Scenario("best-practices", "scenarios.debugging.practices",
+                 "Each anti-pattern beside its fix, measured: tiny tasks, embedded objects, "
+                 "compute in a loop, gather, big partitions, no persist"),
     ],
     "Distributed data": [
         Scenario("source-data", "scenarios.data.source_data",

@@ -28,3 +28,18 @@ def test_debugging_finds_the_bad_record_three_ways_and_writes_an_offline_report(
     assert "Dask Performance Report" in html
     assert not re.findall(r'<script[^>]+src="https?:', html), "the report must open offline"
     assert int(re.search(r"number of tasks: (\d+)", html).group(1)) >= 6
+
+
+def test_best_practices_each_fix_wins_on_counts_or_bytes(lab):
+    r = registry.run("best-practices", lab, tiny=2000, big_mb=20, loop=6, gather_mb=80)
+    assert r.verdict == "pass", r.notes + [r.error or ""]
+    rows = {row["measure"]: row for row in r.tables["anti-pattern vs fix"]}
+    assert len(rows) == 6 and all(row["holds"] for row in rows.values())
+    assert (rows["tasks executed"]["anti-pattern"], rows["tasks executed"]["fix"]) == (2000, 20)
+    # The shared intermediate: once per compute() in the loop, once in all with one compute.
+    shared = rows["shared chunks computed"]
+    assert shared["anti-pattern"] == 6 * shared["fix"]
+    kept = rows["intermediate chunks computed"]
+    assert kept["anti-pattern"] == 2 * kept["fix"]
+    assert rows["MB the client sent"]["anti-pattern"] >= 6 * 20
+    assert r.measurements["Dask's large-graph warnings (embedded object)"] >= 1
