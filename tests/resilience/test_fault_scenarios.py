@@ -52,7 +52,9 @@ def test_partition_is_noticed_by_the_tcp_timeout_and_worker_2_rejoins(lab):
     assert m["partition_detected_after_s"] < 120
     assert m["keys_lost_recomputed"] + m["tasks_running_on_victim"] > 0
     assert m["address_after"] == m["address_before"]
-    assert "broken" in m["victim_log_signs"]
+    # The cut-off worker saw its scheduler connection go (the words that follow vary
+    # from run to run: "broken", "closed", a timeout).
+    assert "Connection to tcp://scheduler" in m["victim_log_signs"]
     assert [f["fault"] for f in r.faults] == ["kill", "disconnect"]
     assert set(lab.workers_by_name()) == WORKERS
 
