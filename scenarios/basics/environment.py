@@ -22,10 +22,9 @@ import time
 import warnings
 
 from ..lab import ROOT, Compose, Result, check_env, phase, versions, wait_until
+from ..lab.settings import WHEELS_INDEX
 
 PKG = "tabulate"
-# Plain HTTP inside the cluster network: pip wants the host marked trusted.
-INDEX = ["--no-index", "--find-links", "http://wheels:8080/", "--trusted-host", "wheels"]
 WORKERS = ("worker-1", "worker-2", "worker-3")
 
 
@@ -99,7 +98,7 @@ def pip_install_missing(lab, package: str = "dasklab-no-such-package") -> str:
     from distributed.diagnostics.plugin import PipInstall
 
     try:
-        lab.client.register_plugin(PipInstall([package], pip_options=INDEX),
+        lab.client.register_plugin(PipInstall([package], pip_options=WHEELS_INDEX),
                                    name="lab-pip-" + package)
         return "(no error)"
     except Exception as e:  # noqa: BLE001 - the message is what we check
@@ -128,7 +127,7 @@ def run(lab, image_option: bool = True, drift: bool = True) -> Result:
     from distributed.diagnostics.plugin import PipInstall
 
     start = time.monotonic()
-    c.register_plugin(PipInstall([PKG], pip_options=INDEX), name="lab-pip-" + PKG)
+    c.register_plugin(PipInstall([PKG], pip_options=WHEELS_INDEX), name="lab-pip-" + PKG)
     _all_import(lab, PKG)
     rows.append({"option": "(a) PipInstall plugin, local index",
                  "seconds_until_all_import": round(time.monotonic() - start, 1),

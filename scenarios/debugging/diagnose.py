@@ -67,7 +67,7 @@ def run(lab, records: int = 60, hot_tasks: int = 12, hot_seconds: float = 0.4) -
     r = Result("debugging")
     c = lab.client
     run_id = uuid.uuid4().hex[:6]
-    names = {w["address"]: n for n, w in lab.workers_by_name().items()}
+    names = lab.names_by_address()
     rows = r.tables.setdefault("one bad record, three ways", [])
 
     def proof(way: str, claim: str, seen, ok: bool) -> None:

@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 
-INDEX = ["--no-index", "--find-links", "http://wheels:8080/", "--trusted-host", "wheels"]
+from ..lab.settings import WHEELS_INDEX
 
 
 def pip_install_debugpy() -> str:
@@ -25,7 +25,7 @@ def pip_install_debugpy() -> str:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *INDEX, "debugpy"],
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *WHEELS_INDEX, "debugpy"],
                           capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"pip install debugpy failed: {proc.stderr[-500:]}")

@@ -142,9 +142,12 @@ class Lab:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         return {str(w["name"]): {"address": addr, **w} for addr, w in info.items()}
 
+    def names_by_address(self) -> dict[str, str]:
+        return {w["address"]: n for n, w in self.workers_by_name().items()}
+
     def run_by_name(self, func, *args, **kwargs) -> dict[str, Any]:
         """client.run, with results keyed by worker name (sorted) instead of address."""
-        names = {w["address"]: n for n, w in self.workers_by_name().items()}
+        names = self.names_by_address()
         results = self.client.run(func, *args, **kwargs)
         return {names[a]: results[a] for a in sorted(results, key=lambda a: names.get(a, a))
                 if a in names}

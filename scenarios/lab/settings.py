@@ -18,6 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+# pip options for the cluster's own package index (the `wheels` service), as
+# used inside containers: PipInstall in the environment scenario, debugpy in
+# the debugging one. Plain HTTP on the cluster network, hence trusted-host.
+WHEELS_INDEX = ["--no-index", "--find-links", "http://wheels:8080/", "--trusted-host", "wheels"]
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = ROOT / ".env"
 

@@ -107,16 +107,12 @@ class Proof:
         self.r.check(ok, f"{claim} (seen: {seen})")
 
 
-def names_of(lab) -> dict[str, str]:
-    return {w["address"]: n for n, w in lab.workers_by_name().items()}
-
-
 def submission(lab, r: Result, run: str) -> None:
     from distributed import Future, fire_and_forget
 
     import dask.array as da
 
-    c, names = lab.client, names_of(lab)
+    c, names = lab.client, lab.names_by_address()
     p = Proof(r, "submit, map, compute, persist")
     f = c.submit(inc, 1, key=f"{run}-submit")
     p.row("submit returns a Future; result() brings the value", (type(f).__name__, f.result()),
@@ -185,7 +181,7 @@ def _ready_count(dask_worker=None) -> int:
 
 
 def restrictions(lab, r: Result, run: str) -> None:
-    c, names = lab.client, names_of(lab)
+    c, names = lab.client, lab.names_by_address()
     p = Proof(r, "restrictions")
     fs = [c.submit(inc, i, workers=["worker-2"], pure=False, key=f"{run}-w2-{i}") for i in range(6)]
     c.gather(fs)
