@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling \
+.PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
         images base-image garage-binary venv env prereqs browser lock
 
 ##@ Cluster
@@ -92,6 +92,9 @@ bench-spill: up ## Spill write throughput vs raw sequential write on the same wo
 
 bench-faults: up ## Per fault (worker kill/pause, partition, scheduler kill, store pause): time to usable and to full strength, medians of 3
 	@$(PY) -m scenarios.bench.faults $(ARGS)
+
+bench-scoring: up ## Batch scoring: cluster rows/s vs cores x single-thread predict rows/s (efficiency, goal >= 0.75), CPU budget
+	@$(PY) -m scenarios.bench.scoring $(ARGS)
 
 bench-scaling: prereqs images ## ComposeCluster on a side project: scale(0 -> 3) per worker vs compose starting one, adaptive reaction; medians of 3
 	@$(PY) -m scenarios.bench.scaling $(ARGS)

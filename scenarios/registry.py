@@ -93,6 +93,11 @@ SECTIONS: dict[str, list[Scenario]] = {
                  "The object store frozen, then stopped, under writes: stall vs task error, "
                  "no partial object, incomplete uploads cleaned"),
     ],
+    "Use case: batch ML scoring": [
+        Scenario("scoring", "scenarios.scoring.scoring",
+                 "Data and models in the store; five ways to run inference, measured and "
+                 "killed; dependencies; verified output; batch-size curve (PNG)"),
+    ],
 }
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for group in SECTIONS.values() for s in group}

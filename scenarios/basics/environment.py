@@ -76,20 +76,10 @@ def _fresh_workers(lab, compose: Compose) -> None:
     lab.wait_for_workers(set(WORKERS), timeout=90)
 
 
-def _plugin_names(dask_scheduler) -> tuple[list[str], list[str]]:
-    return list(dask_scheduler.plugins), list(dask_scheduler.worker_plugins)
-
-
-def _remove_pip_plugins(c) -> None:
+def _remove_pip_plugins(lab) -> None:
     """PipInstall is a scheduler plugin that registers a worker plugin under a
     generated name; remove both (also leftovers of an interrupted run)."""
-    scheduler_plugins, worker_plugins = c.run_on_scheduler(_plugin_names)
-    for name in worker_plugins:
-        if name.startswith("PipInstall-"):
-            c.unregister_worker_plugin(name)
-    for name in scheduler_plugins:
-        if name.startswith("lab-pip-"):
-            c.unregister_scheduler_plugin(name)
+    lab.remove_plugins(("PipInstall-", "lab-pip-"))
 
 
 def pip_install_missing(lab, package: str = "dasklab-no-such-package") -> str:
@@ -104,13 +94,13 @@ def pip_install_missing(lab, package: str = "dasklab-no-such-package") -> str:
     except Exception as e:  # noqa: BLE001 - the message is what we check
         return f"{type(e).__name__}: {e}"
     finally:
-        _remove_pip_plugins(lab.client)
+        _remove_pip_plugins(lab)
 
 
 def run(lab, image_option: bool = True, drift: bool = True) -> Result:
     r = Result("environment")
     c = lab.client
-    _remove_pip_plugins(c)
+    _remove_pip_plugins(lab)
     _fresh_workers(lab, lab.compose)  # nothing installed by an earlier run
     client_has = can_import(PKG)
     try:
@@ -132,7 +122,7 @@ def run(lab, image_option: bool = True, drift: bool = True) -> Result:
     rows.append({"option": "(a) PipInstall plugin, local index",
                  "seconds_until_all_import": round(time.monotonic() - start, 1),
                  **dict(zip(("after_restart", "new_worker"), _survival(lab, PKG, lab.compose)))})
-    _remove_pip_plugins(c)
+    _remove_pip_plugins(lab)
     _fresh_workers(lab, lab.compose)  # drop what pip installed in the containers
 
     phase("(b) client.upload_file for your own module")

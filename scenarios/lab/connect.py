@@ -193,8 +193,25 @@ class Lab:
             state=lambda: sorted(self.workers_by_name()),
         )
 
+    def remove_plugins(self, prefixes: tuple[str, ...]) -> list[str]:
+        """Unregister every scheduler and worker plugin whose name starts with
+        one of `prefixes` (also what an interrupted run left); returns them."""
+        scheduler_plugins, worker_plugins = self.client.run_on_scheduler(_plugin_names)
+        removed = []
+        for names, unregister in ((worker_plugins, self.client.unregister_worker_plugin),
+                                  (scheduler_plugins, self.client.unregister_scheduler_plugin)):
+            for name in names:
+                if name.startswith(prefixes):
+                    unregister(name)
+                    removed.append(name)
+        return removed
+
     def close(self) -> None:
         self.client.close()
+
+
+def _plugin_names(dask_scheduler) -> tuple[list[str], list[str]]:
+    return list(dask_scheduler.plugins), list(dask_scheduler.worker_plugins)
 
 
 def open_lab(project: str | None = None) -> Lab:

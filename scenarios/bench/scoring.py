@@ -1,0 +1,157 @@
+"""make bench-scoring: parallel efficiency of batch scoring.
+
+Cluster rows/s (way d: per-process cached model, the whole input, one task
+per partition) against the machine's cores x the rows/s of a single-threaded
+predict of the same model on the same rows, in a task on worker-1 (same
+image, same limits). Baselines and cluster runs alternate, B C B C ... B;
+medians are compared. Goal: efficiency >= 0.75. A CPU budget of the cluster
+runs (predict, other worker work, scheduler, store, idle) explains the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+from ..lab.connect import open_lab_or_exit
+from ..lab.datasets import bucket, s3
+from ..lab.docker_api import container
+from ..lab.progress import phase
+from ..lab.result import table_text
+from ..plugins.model_cache import ModelCache
+from ..scoring import model as m
+from ..scoring import scoring, ways
+
+GOAL = 0.75
+
+
+def usable_cores(_=None) -> float:
+    """CPUs this worker may use: its affinity, capped by a cgroup quota."""
+    cores = float(len(os.sched_getaffinity(0)))
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        if quota != "max":
+            cores = min(cores, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def single_thread(path: str, groups: int, parts: int) -> dict:
+    """Task: rows/s of one thread predicting `parts` partitions of `groups`
+    row groups (read first, untimed), then of read + predict + write."""
+    import io
+
+    import pyarrow.parquet as pq
+    from threadpoolctl import threadpool_limits
+
+    fs, model = s3(), m.cached(path)
+    files = sorted(fs.find(f"{bucket()}/{ways.INPUT}/"))[:parts]
+
+    def read(p):
+        with fs.open(p, "rb") as f:
+            return pq.ParquetFile(f).read_row_groups(list(range(groups))).to_pandas()
+
+    frames = [read(p) for p in files]
+    rows = sum(len(f) for f in frames)
+    with threadpool_limits(1):
+        start = time.perf_counter()
+        for f in frames:
+            model.predict_frame(f)
+        predict = time.perf_counter() - start
+        start = time.perf_counter()
+        for i, p in enumerate(files):
+            out = io.BytesIO()
+            model.predict_frame(read(p)).to_parquet(out, index=False)
+            fs.pipe_file(f"{bucket()}/{ways.OUTPUT}/baseline/part.{i}.parquet", out.getvalue())
+        e2e = time.perf_counter() - start
+    return {"predict": rows / predict, "e2e": rows / e2e}
+
+
+def store_cpu_s(project: str) -> float:
+    stats = container(project, "store").stats(stream=False)
+    return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=12)
+    parser.add_argument("--rows-per-file", type=int, default=100_000)
+    parser.add_argument("--row-group", type=int, default=1_000)
+    parser.add_argument("--partition-rows", type=int, default=50_000)
+    parser.add_argument("--iters", type=int, default=300, help="boosting iterations of the model")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    lab = open_lab_or_exit()
+    c = lab.client
+    total = args.files * args.rows_per_file
+    groups = args.partition_rows // args.row_group
+    try:
+        scoring.ensure_input(lab, args.files, args.rows_per_file, args.row_group)
+        phase("training the small model on worker-1")
+        info = c.submit(m.train_and_save, "small", args.iters, 50_000, workers=["worker-1"],
+                        allow_other_workers=False, pure=False).result(timeout=600)
+        ways.remove_cache_plugins(lab)
+        c.register_plugin(ModelCache(info["path"]))
+        prepared = ways.Prepared("d", m.score_cached, info["path"])
+        out = ways.output_prefix("bench")
+        phase("warm-up run (imports, caches)")
+        ways.measure(lab, lambda: prepared, groups, out)
+        cores = c.submit(usable_cores, workers=["worker-1"], pure=False).result()
+
+        def baseline():
+            return c.submit(single_thread, info["path"], groups, 2, workers=["worker-1"],
+                            allow_other_workers=False, pure=False).result(timeout=600)
+
+        base, runs = [baseline()], []
+        for i in range(args.runs):
+            phase(f"cluster run {i + 1}/{args.runs}, then a single-thread baseline")
+            store0 = store_cpu_s(lab.compose.project)
+            run = ways.measure(lab, lambda: prepared, groups, out)
+            if run.error:
+                raise SystemExit(f"cluster run failed: {run.error}")
+            runs.append((run, store_cpu_s(lab.compose.project) - store0))
+            base.append(baseline())
+    finally:
+        ways.remove_cache_plugins(lab)
+        lab.close()
+
+    r1 = statistics.median(b["predict"] for b in base)
+    r1_e2e = statistics.median(b["e2e"] for b in base)
+    spread = (max(b["predict"] for b in base) - min(b["predict"] for b in base)) / r1
+    rc = statistics.median(total / run.wall_s for run, _ in runs)
+    run, store = sorted(runs, key=lambda x: x[0].wall_s)[len(runs) // 2]  # the median run
+    other = run.worker_cpu_s - run.predict_cpu_s
+    budget = [
+        {"part": "predict (workers)", "cpu_s": run.predict_cpu_s},
+        {"part": "read, write, S3 client, comms (workers)", "cpu_s": other},
+        {"part": "scheduler", "cpu_s": run.scheduler_cpu_s},
+        {"part": "object store", "cpu_s": store},
+    ]
+    used = sum(b["cpu_s"] for b in budget)
+    budget.append({"part": "idle or other processes", "cpu_s": cores * run.wall_s - used})
+    for b in budget:
+        b["cpu_s"] = round(b["cpu_s"], 2)
+        b["share"] = f"{b['cpu_s'] / (cores * run.wall_s):.0%}"
+    eff = rc / (cores * r1)
+    print(f"  input                 {total:,} rows, {run.partitions} partitions of "
+          f"{args.partition_rows:,} rows, small model ({info['bytes'] / 1e6:.1f} MB)")
+    print(f"  usable cores          {cores:g} (worker threads: 3 x {lab.settings['WORKER_THREADS']})")
+    print(f"  single thread         {r1:,.0f} rows/s predict, {r1_e2e:,.0f} rows/s read+predict+"
+          f"write (medians of {len(base)}; spread {spread:.0%})")
+    print(f"  cluster               {rc:,.0f} rows/s (median of {len(runs)} runs)")
+    print(f"  speedup               {rc / r1:.2f} x one thread")
+    print(f"  efficiency            {eff:.2f}  (goal >= {GOAL}; vs read+predict+write "
+          f"baseline: {rc / (cores * r1_e2e):.2f})")
+    if spread > 0.2:
+        print("  NOISY: the baselines differ by more than 20 %; efficiency is not meaningful")
+    print(table_text(budget, f"CPU budget of the median cluster run ({run.wall_s:.1f} s x "
+                             f"{cores:g} cores)"))
+    return 0 if eff >= GOAL and spread <= 0.2 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""The five ways to run inference, as one pipeline with one changing argument:
+
+    read_parquet(input, split_row_groups=k) -> map_partitions(score, <model>) -> to_parquet
+
+and what one run of a way costs, measured from the cluster: bytes the client
+and the scheduler sent, model loads per worker process, CPU, the large-graph
+warning. Shared by the scenario, its tests and `make bench-scoring`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..lab import SocketMeter
+from ..lab.datasets import bucket, s3
+from ..plugins.model_cache import NAME as CACHE_PLUGIN
+from ..plugins.model_cache import ModelCache
+from . import model as m
+
+WAYS = {
+    "a": "embedded in every task",
+    "b": "scattered once, a future",
+    "c": "loaded from the store per task",
+    "d": "cached per worker process",
+    "e": "an actor per worker",
+}
+INPUT = "ml/input"
+OUTPUT = "ml/predictions"
+
+
+def input_url() -> str:
+    return f"s3://{bucket()}/{INPUT}/"
+
+
+def output_prefix(run: str) -> str:
+    return f"{bucket()}/{OUTPUT}/{run}"
+
+
+def pipeline(groups_per_partition: int, func, arg):
+    """The lazy read -> predict -> write job and its partition count. meta= is
+    given: without it Dask calls `func` on the client to guess the output's
+    shape, and for (c)/(d) the client would load the model itself."""
+    import dask.dataframe as dd
+
+    ddf = dd.read_parquet(input_url(), split_row_groups=groups_per_partition)
+    kwargs = {"meta": m.META}
+    out = ddf.map_partitions(func, arg, **kwargs)
+    return out, ddf.optimize().npartitions
+
+
+# -- per-process probes, run on the scheduler and the workers ----------------
+
+def _net_sent() -> int:
+    """Bytes this container sent on its cluster interface (its own network
+    namespace: exactly this service's traffic, loopback excluded)."""
+    import psutil
+
+    return psutil.net_io_counters(pernic=True)["eth0"].bytes_sent
+
+
+def _cpu_s() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def _probe() -> dict[str, Any]:
+    return {"sent": _net_sent(), "cpu": _cpu_s(), **m.counters()}
+
+
+def _probe_scheduler(dask_scheduler=None) -> dict[str, Any]:
+    return _probe()
+
+
+@dataclass
+class Snapshot:
+    scheduler: dict
+    workers: dict[str, dict]
+    at: float = field(default_factory=time.monotonic)
+
+
+def snapshot(lab) -> Snapshot:
+    return Snapshot(lab.client.run_on_scheduler(_probe_scheduler), lab.run_by_name(_probe))
+
+
+def reset(lab) -> None:
+    lab.client.run(m.reset_counters)
+    lab.client.run_on_scheduler(m.reset_counters)
+
+
+# -- preparing a way's model argument -----------------------------------------
+
+@dataclass
+class Prepared:
+    way: str
+    func: Any
+    arg: Any
+
+
+def prepare(lab, way: str, model: m.ScoringModel, info: dict,
+            scatter_to: list[str] | None = None) -> Prepared:
+    """The model argument of a way. (b) broadcasts unless `scatter_to` names
+    workers; (d) registers the cache plugin (loads before it returns);
+    (e) starts one actor per worker."""
+    c, path = lab.client, info["path"]
+    if way == "a":
+        return Prepared(way, m.score_with, model)
+    if way == "b":
+        [future] = c.scatter([model], broadcast=scatter_to is None, workers=scatter_to)
+        return Prepared(way, m.score_with, future)
+    if way == "c":
+        return Prepared(way, m.score_loading, path)
+    if way == "d":
+        c.register_plugin(ModelCache(path))
+        return Prepared(way, m.score_cached, path)
+    if way == "e":
+        names = sorted(lab.workers_by_name())
+        futures = [c.submit(m.ModelServer, path, actor=True, workers=[n],
+                            allow_other_workers=False) for n in names]
+        return Prepared(way, m.score_via_actor, [f.result(timeout=120) for f in futures])
+    raise ValueError(f"unknown way {way!r}: one of {', '.join(WAYS)}")
+
+
+def remove_cache_plugins(lab) -> None:
+    """Unregister every model-cache plugin (also an interrupted run's) and
+    empty the workers' caches, so later scenarios start clean."""
+    lab.remove_plugins((CACHE_PLUGIN,))
+    lab.client.run(m.drop_cache)
+
+
+# -- one run --------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """What one run of a way did. `error` is None when it completed."""
+    way: str
+    out: str  # output prefix in the bucket
+    partitions: int
+    wall_s: float = 0.0
+    client_sent: int = 0
+    scheduler_sent: int = 0
+    loads: dict[str, int] = field(default_factory=dict)
+    scheduler_loads: int = 0
+    worker_cpu_s: float = 0.0
+    scheduler_cpu_s: float = 0.0
+    predict_cpu_s: float = 0.0
+    predict_rows: int = 0
+    warning: str = "(none)"
+    error: str | None = None
+    killed_partitions: list[int] = field(default_factory=list)
+
+
+def submit(lab, prepared: Prepared, groups_per_partition: int, out: str):
+    """Start the job; returns (future, partitions, large-graph warning)."""
+    fs = s3()
+    if fs.exists(out):  # an earlier run's objects would spoil the counts
+        fs.rm(out, recursive=True)
+    job, partitions = pipeline(groups_per_partition, prepared.func, prepared.arg)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        future = lab.client.compute(job.to_parquet(f"s3://{out}/", write_index=False,
+                                                   compute=False))
+    large = [str(w.message).splitlines()[0] for w in caught if "large graph" in str(w.message)]
+    return future, partitions, large[0] if large else "(none)"
+
+
+def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
+            timeout: float = 600) -> Run:
+    """Run one way, metered from before its preparation to its end.
+    `prepared_by()` makes the Prepared (inside the window: a scatter or a
+    plugin's load is part of the way's cost). `during(future, run)` may act
+    while the job runs (the kill)."""
+    reset(lab)
+    before = snapshot(lab)
+    run = Run("?", out, 0)
+    with SocketMeter() as meter:
+        start = time.monotonic()
+        try:
+            prepared = prepared_by()
+            run.way = prepared.way
+            future, run.partitions, run.warning = submit(lab, prepared, groups_per_partition, out)
+            if during is not None:
+                during(future, run)
+            future.result(timeout=timeout)
+        except Exception as e:  # noqa: BLE001 - a failed run is an outcome to report
+            # (e.g. a dead actor fails already when the graph is built, on the client)
+            run.error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160]
+        run.wall_s = time.monotonic() - start
+    after = snapshot(lab)
+    run.client_sent = meter.sent
+    run.scheduler_sent = after.scheduler["sent"] - before.scheduler["sent"]
+    run.scheduler_cpu_s = after.scheduler["cpu"] - before.scheduler["cpu"]
+    run.scheduler_loads = after.scheduler.get("loads", 0)
+    for name, now in after.workers.items():
+        run.loads[name] = now.get("loads", 0)
+        was = before.workers.get(name, {"cpu": now["cpu"]})
+        # A worker killed and restarted meanwhile starts its CPU count afresh.
+        run.worker_cpu_s += now["cpu"] - was["cpu"] if now["cpu"] >= was["cpu"] else now["cpu"]
+        run.predict_cpu_s += now.get("predict_ns", 0) / 1e9
+        run.predict_rows += now.get("predict_rows", 0)
+    return run
