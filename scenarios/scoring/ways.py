@@ -156,9 +156,6 @@ class Run:
 
 def submit(lab, prepared: Prepared, groups_per_partition: int, out: str):
     """Start the job; returns (future, partitions, large-graph warning)."""
-    fs = s3()
-    if fs.exists(out):  # an earlier run's objects would spoil the counts
-        fs.rm(out, recursive=True)
     job, partitions = pipeline(groups_per_partition, prepared.func, prepared.arg)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -174,6 +171,9 @@ def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
     `prepared_by()` makes the Prepared (inside the window: a scatter or a
     plugin's load is part of the way's cost). `during(future, run)` may act
     while the job runs (the kill)."""
+    fs = s3()
+    if fs.exists(out):  # an earlier run's objects would spoil the counts
+        fs.rm(out, recursive=True)
     reset(lab)
     before = snapshot(lab)
     run = Run("?", out, 0)
