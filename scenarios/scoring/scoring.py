@@ -98,7 +98,8 @@ def compare_ways(lab, r: Result, models, groups: int, files: int, rows: int) -> 
             held["p"] = ways.prepare(lab, way, model, info)
             return held["p"]
 
-        run = ways.measure(lab, prepare, groups, ways.output_prefix(f"{way}-{kind}"))
+        run = ways.measure(lab, prepare, groups, ways.output_prefix(f"{way}-{kind}"),
+                           keep=way == "b")
         if way == "b":  # the Active Memory Manager undoes the broadcast once idle
             future = held["p"].arg
             r.measurements["b_holders_while_running"] = len(lab.workers_by_name())
@@ -110,6 +111,7 @@ def compare_ways(lab, r: Result, models, groups: int, files: int, rows: int) -> 
                 r.measurements["b_copies_dropped_after_s"] = round(time.monotonic() - start, 1)
             except TimeoutError:
                 r.measurements["b_holders_after_idle"] = _holders(lab, future)
+            ways.release(lab, held["p"])
         held.clear()
         runs[(way, kind)] = run
         check = verify.check_output(run.out, run.partitions, files, rows)
@@ -184,9 +186,11 @@ def kills(lab, r: Result, models, groups: int, files: int, rows: int) -> tuple[d
         lambda: _victim_loads(lab), 60, f"the restarted {VICTIM} to preload the model")
     for w, prepared in ready.items():
         phase(f"between runs: way ({w}) with the state made before the kill")
-        run = ways.measure(lab, lambda p=prepared: p, groups, ways.output_prefix(f"between-{w}"))
+        run = ways.measure(lab, lambda p=prepared: p, groups, ways.output_prefix(f"between-{w}"),
+                           keep=True)
         outcomes[w]["killed_between_runs"] = _outcome(run, files, rows)
-    ready.clear()
+    for prepared in ready.values():
+        ways.release(lab, prepared)
 
     during_d = None
     for w in ways.WAYS:
@@ -216,7 +220,7 @@ def _outcome(run: ways.Run, files: int, rows: int) -> str:
 
 
 def run(lab, files: int = 12, rows_per_file: int = 100_000, row_group: int = 1_000,
-        partition_rows: int = 50_000, small_iters: int = 300, large_trees: int = 90,
+        partition_rows: int = 50_000, small_iters: int = 300, large_trees: int = 60,
         kill_partition_rows: int | None = None,
         sweep: tuple[int, ...] = (1_000, 5_000, 10_000, 25_000, 50_000, 100_000)) -> Result:
     r = Result("scoring")

@@ -99,6 +99,15 @@ class Prepared:
     way: str
     func: Any
     arg: Any
+    futures: list = field(default_factory=list)  # what keeps (b)'s copies and (e)'s actors alive
+
+
+def release(lab, prepared: Prepared) -> None:
+    """Drop a way's state on the cluster now (the scattered model, the
+    actors), not whenever the last reference to it happens to go."""
+    if prepared.futures:
+        lab.client.cancel(prepared.futures, force=True)
+        prepared.futures.clear()
 
 
 def prepare(lab, way: str, model: m.ScoringModel, info: dict,
@@ -111,7 +120,7 @@ def prepare(lab, way: str, model: m.ScoringModel, info: dict,
         return Prepared(way, m.score_with, model)
     if way == "b":
         [future] = c.scatter([model], broadcast=scatter_to is None, workers=scatter_to)
-        return Prepared(way, m.score_with, future)
+        return Prepared(way, m.score_with, future, [future])
     if way == "c":
         return Prepared(way, m.score_loading, path)
     if way == "d":
@@ -121,7 +130,8 @@ def prepare(lab, way: str, model: m.ScoringModel, info: dict,
         names = sorted(lab.workers_by_name())
         futures = [c.submit(m.ModelServer, path, actor=True, workers=[n],
                             allow_other_workers=False) for n in names]
-        return Prepared(way, m.score_via_actor, [f.result(timeout=120) for f in futures])
+        return Prepared(way, m.score_via_actor, [f.result(timeout=120) for f in futures],
+                        futures)
     raise ValueError(f"unknown way {way!r}: one of {', '.join(WAYS)}")
 
 
@@ -165,18 +175,50 @@ def submit(lab, prepared: Prepared, groups_per_partition: int, out: str):
     return future, partitions, large[0] if large else "(none)"
 
 
+class Stalled(RuntimeError):
+    """Every worker paused for too long: the job cannot make progress."""
+
+
+def wait_or_stall(lab, future, timeout: float, stall: float = 60) -> None:
+    """Wait for the job; raise Stalled once every worker has been paused for
+    `stall` seconds. Seen here with a 100 MB model embedded in every task
+    after a worker was killed: the two left paused at 80 % memory, nearly
+    all of it unmanaged (model copies of the tasks they held, the cache,
+    actors), so spilling could not free any; they never resumed and Dask
+    alone waits forever."""
+    from distributed import wait
+
+    deadline, paused_since = time.monotonic() + timeout, None
+    while not future.done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the job did not finish within {timeout:.0f} s")
+        try:
+            wait(future, timeout=1)
+        except TimeoutError:
+            pass
+        statuses = {n: w["status"] for n, w in lab.workers_by_name().items()}
+        if statuses and all(s == "paused" for s in statuses.values()):
+            paused_since = paused_since or time.monotonic()
+            if time.monotonic() - paused_since > stall:
+                raise Stalled(f"every worker paused for {stall:.0f} s (memory): "
+                              f"{statuses}; the job cannot progress")
+        else:
+            paused_since = None
+
+
 def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
-            timeout: float = 600) -> Run:
+            timeout: float = 900, keep: bool = False) -> Run:
     """Run one way, metered from before its preparation to its end.
     `prepared_by()` makes the Prepared (inside the window: a scatter or a
     plugin's load is part of the way's cost). `during(future, run)` may act
-    while the job runs (the kill)."""
+    while the job runs (the kill). The way's state is released at the end
+    unless `keep`."""
     fs = s3()
     if fs.exists(out):  # an earlier run's objects would spoil the counts
         fs.rm(out, recursive=True)
     reset(lab)
     before = snapshot(lab)
-    run = Run("?", out, 0)
+    run, prepared = Run("?", out, 0), None
     with SocketMeter() as meter:
         start = time.monotonic()
         try:
@@ -185,11 +227,14 @@ def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
             future, run.partitions, run.warning = submit(lab, prepared, groups_per_partition, out)
             if during is not None:
                 during(future, run)
-            future.result(timeout=timeout)
+            wait_or_stall(lab, future, timeout)
+            future.result()
         except Exception as e:  # noqa: BLE001 - a failed run is an outcome to report
             # (e.g. a dead actor fails already when the graph is built, on the client)
             run.error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160]
         run.wall_s = time.monotonic() - start
+        if prepared is not None and not keep:
+            release(lab, prepared)
     after = snapshot(lab)
     run.client_sent = meter.sent
     run.scheduler_sent = after.scheduler["sent"] - before.scheduler["sent"]
