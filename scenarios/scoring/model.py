@@ -211,24 +211,24 @@ def score_cached(df: pd.DataFrame, path: str) -> pd.DataFrame:
     return cached(path).predict_frame(df)
 
 
-ACTOR_CALL_TIMEOUT = 10  # seconds; a partition's predict takes about 1 s
-
-
-def score_via_actor(df: pd.DataFrame, actors: list, partition_info=None) -> pd.DataFrame:
+def score_via_actor(df: pd.DataFrame, actors: list, timeout: float,
+                    partition_info=None) -> pd.DataFrame:
     """(e) partition i goes to actor i mod n: the partition travels to the
     actor's worker, the predictions come back.
 
-    The deadline is the lab's mitigation of a hang seen here: when the
-    actor's worker dies during a call, distributed's actor handle waits for
-    the actor's future and retries, and an actor pinned to the dead worker
-    comes back only when that worker does; without a deadline the task, and
-    the job, wait for it forever."""
+    `timeout` bounds the wait for one call, its queue included (an actor runs
+    one call at a time, and up to every task thread of the cluster may be
+    waiting on the same actor). It is the lab's mitigation of a hang seen
+    here: when the actor's worker dies during a call, distributed's actor
+    handle waits for the actor's future and retries, and an actor pinned to
+    the dead worker comes back only if that worker does; without a deadline
+    the task, and the job, wait forever."""
     actor = actors[(partition_info["number"] if partition_info else 0) % len(actors)]
     try:
-        return actor.predict(df).result(timeout=ACTOR_CALL_TIMEOUT)
+        return actor.predict(df).result(timeout=timeout)
     except TimeoutError:
         raise TimeoutError(f"the actor on {actor._address} did not answer within "
-                           f"{ACTOR_CALL_TIMEOUT} s: its worker is gone") from None
+                           f"{timeout:g} s: its worker is gone or its queue too long") from None
 
 
 class ModelServer:

@@ -83,7 +83,8 @@ def _holders(lab, future) -> int:
     return len(lab.client.who_has(future).get(future.key, ()))
 
 
-def compare_ways(lab, r: Result, models, groups: int, files: int, rows: int) -> dict:
+def compare_ways(lab, r: Result, models, groups: int, files: int, rows: int,
+                 actor_timeout: float) -> dict:
     """Each way once (large model), plus (a) with the small model."""
     runs = {}
     plan = [(w, "large") for w in ways.WAYS] + [("a", "small")]
@@ -95,7 +96,7 @@ def compare_ways(lab, r: Result, models, groups: int, files: int, rows: int) -> 
         held = {}
 
         def prepare(way=way, model=model, info=info):
-            held["p"] = ways.prepare(lab, way, model, info)
+            held["p"] = ways.prepare(lab, way, model, info, actor_timeout=actor_timeout)
             return held["p"]
 
         run = ways.measure(lab, prepare, groups, ways.output_prefix(f"{way}-{kind}"),
@@ -167,7 +168,8 @@ def _victim_loads(lab) -> int:
         .get(VICTIM, {}).get("loads", 0)
 
 
-def kills(lab, r: Result, models, groups: int, files: int, rows: int) -> tuple[dict, ways.Run]:
+def kills(lab, r: Result, models, groups: int, files: int, rows: int,
+          actor_timeout: float) -> tuple[dict, ways.Run]:
     """worker-2 killed between two runs (state set up before, used after) and
     during a run (each way on its own run)."""
     model, info = models["large"]
@@ -175,8 +177,8 @@ def kills(lab, r: Result, models, groups: int, files: int, rows: int) -> tuple[d
 
     phase(f"between runs: each way's state made, then {VICTIM} killed and started again")
     ways.reset(lab)
-    ready = {w: ways.prepare(lab, w, model, info, scatter_to=[VICTIM] if w == "b" else None)
-             for w in ways.WAYS}
+    ready = {w: ways.prepare(lab, w, model, info, scatter_to=[VICTIM] if w == "b" else None,
+                             actor_timeout=actor_timeout) for w in ways.WAYS}
     old = lab.process_id(VICTIM)
     with lab.faults.killed(VICTIM):
         wait_until(lambda: VICTIM not in lab.workers_by_name(), 30, f"{VICTIM} to be removed")
@@ -197,7 +199,8 @@ def kills(lab, r: Result, models, groups: int, files: int, rows: int) -> tuple[d
         phase(f"during a run: way ({w}), {VICTIM} killed a quarter of the way in")
         held: dict = {}
         try:
-            run = ways.measure(lab, lambda w=w: ways.prepare(lab, w, model, info), groups,
+            run = ways.measure(lab, lambda w=w: ways.prepare(lab, w, model, info,
+                                                             actor_timeout=actor_timeout), groups,
                                ways.output_prefix(f"during-{w}"), during=kill_mid_run(lab, held))
         finally:
             killed = "fault" in held
@@ -221,7 +224,7 @@ def _outcome(run: ways.Run, files: int, rows: int) -> str:
 
 def run(lab, files: int = 12, rows_per_file: int = 100_000, row_group: int = 1_000,
         partition_rows: int = 50_000, small_iters: int = 300, large_trees: int = 60,
-        kill_partition_rows: int | None = None,
+        kill_partition_rows: int | None = None, actor_timeout: float = 60,
         sweep: tuple[int, ...] = (1_000, 5_000, 10_000, 25_000, 50_000, 100_000)) -> Result:
     r = Result("scoring")
     c = lab.client
@@ -243,9 +246,10 @@ def run(lab, files: int = 12, rows_per_file: int = 100_000, row_group: int = 1_0
         **{f"{k}_holdout_accuracy": info["holdout_accuracy"] for k, (_, info) in models.items()},
     })
     try:
-        runs = compare_ways(lab, r, models, partition_rows // row_group, files, rows_per_file)
+        runs = compare_ways(lab, r, models, partition_rows // row_group, files, rows_per_file,
+                            actor_timeout)
         _, during_d = kills(lab, r, models, (kill_partition_rows or partition_rows) // row_group,
-                            files, rows_per_file)
+                            files, rows_per_file, actor_timeout)
         phase("dependencies: a module the workers lack; a class from __main__")
         r.measurements.update(deps.feature_module(lab))
         r.measurements.update(deps.notebook_class(lab, models["small"][0]))

@@ -39,7 +39,7 @@ def output_prefix(run: str) -> str:
     return f"{bucket()}/{OUTPUT}/{run}"
 
 
-def pipeline(groups_per_partition: int, func, arg):
+def pipeline(groups_per_partition: int, func, *args):
     """The lazy read -> predict -> write job and its partition count. meta= is
     given: without it Dask calls `func` on the client to guess the output's
     shape, and for (c)/(d) the client would load the model itself."""
@@ -47,7 +47,7 @@ def pipeline(groups_per_partition: int, func, arg):
 
     ddf = dd.read_parquet(input_url(), split_row_groups=groups_per_partition)
     kwargs = {"meta": m.META}
-    out = ddf.map_partitions(func, arg, **kwargs)
+    out = ddf.map_partitions(func, *args, **kwargs)
     return out, ddf.optimize().npartitions
 
 
@@ -99,6 +99,7 @@ class Prepared:
     way: str
     func: Any
     arg: Any
+    extra: tuple = ()  # more arguments after the model argument
     futures: list = field(default_factory=list)  # what keeps (b)'s copies and (e)'s actors alive
 
 
@@ -111,16 +112,16 @@ def release(lab, prepared: Prepared) -> None:
 
 
 def prepare(lab, way: str, model: m.ScoringModel, info: dict,
-            scatter_to: list[str] | None = None) -> Prepared:
+            scatter_to: list[str] | None = None, actor_timeout: float = 60) -> Prepared:
     """The model argument of a way. (b) broadcasts unless `scatter_to` names
     workers; (d) registers the cache plugin (loads before it returns);
-    (e) starts one actor per worker."""
+    (e) starts one actor per worker, each call bounded by `actor_timeout`."""
     c, path = lab.client, info["path"]
     if way == "a":
         return Prepared(way, m.score_with, model)
     if way == "b":
         [future] = c.scatter([model], broadcast=scatter_to is None, workers=scatter_to)
-        return Prepared(way, m.score_with, future, [future])
+        return Prepared(way, m.score_with, future, futures=[future])
     if way == "c":
         return Prepared(way, m.score_loading, path)
     if way == "d":
@@ -131,7 +132,7 @@ def prepare(lab, way: str, model: m.ScoringModel, info: dict,
         futures = [c.submit(m.ModelServer, path, actor=True, workers=[n],
                             allow_other_workers=False) for n in names]
         return Prepared(way, m.score_via_actor, [f.result(timeout=120) for f in futures],
-                        futures)
+                        (actor_timeout,), futures)
     raise ValueError(f"unknown way {way!r}: one of {', '.join(WAYS)}")
 
 
@@ -166,7 +167,8 @@ class Run:
 
 def submit(lab, prepared: Prepared, groups_per_partition: int, out: str):
     """Start the job; returns (future, partitions, large-graph warning)."""
-    job, partitions = pipeline(groups_per_partition, prepared.func, prepared.arg)
+    job, partitions = pipeline(groups_per_partition, prepared.func, prepared.arg,
+                               *prepared.extra)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         future = lab.client.compute(job.to_parquet(f"s3://{out}/", write_index=False,
@@ -231,7 +233,7 @@ def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
             future.result()
         except Exception as e:  # noqa: BLE001 - a failed run is an outcome to report
             # (e.g. a dead actor fails already when the graph is built, on the client)
-            run.error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160]
+            run.error = f"{type(e).__name__}: {' '.join(str(e).split())}"[:200]
         run.wall_s = time.monotonic() - start
         if prepared is not None and not keep:
             release(lab, prepared)

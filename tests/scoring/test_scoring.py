@@ -19,7 +19,7 @@ def scoring(lab):
     r = registry.run("scoring", lab, files=FILES, rows_per_file=ROWS, row_group=1_000,
                      partition_rows=PARTITION, small_iters=300, large_trees=20,
                      # 40 short tasks: the kill lands while most of the job is still to do
-                     kill_partition_rows=2_000, sweep="1000,5000,20000")
+                     kill_partition_rows=2_000, actor_timeout=10, sweep="1000,5000,20000")
     assert r.verdict == "pass", r.notes + [r.error or ""]
     return r
 
