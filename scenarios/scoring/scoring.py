@@ -224,7 +224,7 @@ def _outcome(run: ways.Run, files: int, rows: int) -> str:
     return "completed, output verified" if ok else f"completed, output WRONG: {check}"
 
 
-def _wanted(dask_scheduler, client_id: str) -> list:
+def _wanted(client_id: str, dask_scheduler=None) -> list:
     state = dask_scheduler.clients.get(client_id)
     return [ts.key for ts in state.wants_what] if state else []
 
