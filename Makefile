@@ -15,11 +15,12 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
+.PHONY: help up certs restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
         images base-image garage-binary venv env prereqs browser lock
 
 ##@ Cluster
 up: prereqs images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
+	@$(PY) -m scenarios.admin.certs --if-tls
 	@echo "[up] starting the cluster ..."
 	@start=$$SECONDS; $(COMPOSE) up -d --wait --wait-timeout 300 && \
 	  echo "[up] every service healthy in $$((SECONDS - start)) s"
@@ -27,9 +28,13 @@ up: prereqs images ## Start the cluster (builds what is missing), wait until hea
 	@$(PY) -m scenarios.lab.status
 
 restart: prereqs env ## Restart every container (code under scenarios/ is re-imported), wait until healthy
+	@$(PY) -m scenarios.admin.certs --if-tls
 	@$(COMPOSE) restart
 	@$(COMPOSE) up -d --wait --wait-timeout 300
 	@$(PY) -m scenarios.lab.status
+
+certs: venv ## Make (or renew) the private CA and the TLS certificates in build/certs (TLS=on uses them)
+	@$(PY) -m scenarios.admin.certs $(ARGS)
 
 down: ## Stop and remove the cluster's containers (volumes are kept, but for elastic workers' scratch volumes)
 	@$(COMPOSE) down --remove-orphans
@@ -73,6 +78,7 @@ scenario-%: venv env ## Run one scenario against the running cluster (make scena
 test: prereqs images ## Unit tests, then integration tests on a separate test cluster
 	@# The dashboard test needs a browser; where none can be installed it skips and says why.
 	@bash $(BOOT)/browser.sh || echo "[browser] no browser: the dashboard test will skip"
+	@$(PY) -m scenarios.admin.certs --if-tls
 	@$(PY) -m pytest
 
 test-unit: venv ## Unit tests only (no Docker needed)

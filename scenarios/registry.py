@@ -93,6 +93,14 @@ SECTIONS: dict[str, list[Scenario]] = {
                  "The object store frozen, then stopped, under writes: stall vs task error, "
                  "no partial object, incomplete uploads cleaned"),
     ],
+    "Additional admin concerns: security, tagging and costs": [
+        Scenario("security", "scenarios.admin.security",
+                 "The admin's audit (ports, users, capabilities, read-only roots, secrets, TLS); "
+                 "least-privilege S3 keys refused; a submit that runs in the scheduler"),
+        Scenario("costs", "scenarios.admin.costs",
+                 "Two tagged workloads: CPU-s, GiB-s and bytes per tag from Dask's span metrics, "
+                 "checked with Docker's CPU accounting; a cost per tag"),
+    ],
     "Use case: batch ML scoring": [
         Scenario("scoring", "scenarios.scoring.scoring",
                  "Data and models in the store; five ways to run inference, measured and "

@@ -14,7 +14,7 @@ import os
 import time
 from urllib.parse import urlparse
 
-from ..lab.docker_api import container
+from ..lab.docker_api import container_cpu_s
 from ..lab.connect import open_lab
 
 
@@ -77,19 +77,14 @@ def minio_read(worker: str, n: int) -> tuple[float, float, int]:
     return start, time.time(), total
 
 
-def _store_cpu(project: str) -> float:
-    stats = container(project, "store").stats(stream=False)
-    return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
-
-
 def measure(lab, label: str, func, workers: dict[str, str], *args) -> dict:
     """Run func(worker_name, *args) at once on the given workers (name -> address);
     throughput = all bytes over the span from first start to last end."""
-    cpu0 = _store_cpu(lab.compose.project)
+    cpu0 = container_cpu_s(lab.compose.project, "store")
     futures = [lab.client.submit(func, name, *args, workers=[name], allow_other_workers=False,
                                  pure=False) for name in workers]
     spans = lab.client.gather(futures)
-    cpu = _store_cpu(lab.compose.project) - cpu0
+    cpu = container_cpu_s(lab.compose.project, "store") - cpu0
     seconds = max(s[1] for s in spans) - min(s[0] for s in spans)
     total = sum(s[2] for s in spans)
     return {"phase": label, "streams": len(workers), "bytes": total,

@@ -17,7 +17,7 @@ import time
 
 from ..lab.connect import open_lab_or_exit
 from ..lab.datasets import bucket, s3
-from ..lab.docker_api import container
+from ..lab.docker_api import container_cpu_s
 from ..lab.progress import phase
 from ..lab.result import table_text
 from ..plugins.model_cache import ModelCache
@@ -88,11 +88,6 @@ def background(cores: float, seconds: float = 10.0) -> float:
     return (machine_busy_s() - start) / ((time.monotonic() - t0) * cores)
 
 
-def store_cpu_s(project: str) -> float:
-    stats = container(project, "store").stats(stream=False)
-    return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,11 +124,12 @@ def main() -> int:
         base, runs = [baseline()], []
         for i in range(args.runs):
             phase(f"cluster run {i + 1}/{args.runs}, then a single-thread baseline")
-            store0, busy0 = store_cpu_s(lab.compose.project), machine_busy_s()
+            store0, busy0 = container_cpu_s(lab.compose.project, "store"), machine_busy_s()
             run = ways.measure(lab, lambda: prepared, groups, out)
             if run.error:
                 raise SystemExit(f"cluster run failed: {run.error}")
-            runs.append((run, store_cpu_s(lab.compose.project) - store0, machine_busy_s() - busy0))
+            runs.append((run, container_cpu_s(lab.compose.project, "store") - store0,
+                         machine_busy_s() - busy0))
             base.append(baseline())
     finally:
         ways.remove_cache_plugins(lab)

@@ -12,13 +12,14 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
 from .compose import Compose
 from .faults import Nemesis
 from .resources import ComposeResources, Resources
-from .settings import ROOT, compose_files, host_s3_env, load, validate
+from .settings import CERTS, ROOT, compose_files, host_s3_env, load, validate
 
 CONNECT_TIMEOUT = 10  # seconds; the promise is "a clear message within 10 s"
 
@@ -27,17 +28,34 @@ class ClusterDown(RuntimeError):
     """No usable scheduler; the message names `make up`."""
 
 
-def use_lab_config() -> None:
-    """Make the client read compose/dask.yaml, like every container does."""
+def use_lab_config(values: dict[str, str] | None = None) -> None:
+    """Make the client read compose/dask.yaml, like every container does, and
+    with TLS=on present the client certificate: every Client this process
+    makes (the scenarios' own too) then speaks mutual TLS."""
     import dask
 
     if "DASK_CONFIG" not in os.environ:
         os.environ["DASK_CONFIG"] = str(ROOT / "compose" / "dask.yaml")
         dask.config.refresh()
+    if values is not None and values.get("TLS") == "on":
+        dask.config.set(tls_config(CERTS))
+
+
+def tls_config(folder: Path) -> dict[str, Any]:
+    """The host client's side of compose/tls.yml, from `make certs`' folder."""
+    missing = [n for n in ("ca.pem", "client.pem", "client-key.pem") if not (folder / n).exists()]
+    if missing:
+        raise ClusterDown(f"TLS=on but {', '.join(missing)} missing in {folder.name}/: "
+                          "run `make certs` (or `make up`, which makes them).")
+    return {"distributed.comm.require-encryption": True,
+            "distributed.comm.tls.ca-file": str(folder / "ca.pem"),
+            "distributed.comm.tls.client.cert": str(folder / "client.pem"),
+            "distributed.comm.tls.client.key": str(folder / "client-key.pem")}
 
 
 def scheduler_address(values: dict[str, str]) -> str:
-    return os.environ.get("DASKLAB_SCHEDULER", f"tcp://127.0.0.1:{values['SCHEDULER_PORT']}")
+    scheme = "tls" if values.get("TLS") == "on" else "tcp"
+    return os.environ.get("DASKLAB_SCHEDULER", f"{scheme}://127.0.0.1:{values['SCHEDULER_PORT']}")
 
 
 def dashboard_url(values: dict[str, str]) -> str:
@@ -218,7 +236,7 @@ def open_lab(project: str | None = None) -> Lab:
     values = validate(load())
     compose = Compose(project=project or os.environ.get("DASKLAB_PROJECT", "dasklab"),
                       files=tuple(compose_files(values)))
-    use_lab_config()
+    use_lab_config(values)
     # Same S3 variables as the containers, with the published endpoint: s3fs
     # and pandas on the client need no storage_options either.
     os.environ.update(host_s3_env(values))

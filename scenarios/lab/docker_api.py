@@ -44,3 +44,10 @@ def logs_since(project: str, service: str, since: float) -> str:
     """The container's own output since `since` (a time.time()). Some Dask
     messages (distributed.spill's) never reach client.get_worker_logs."""
     return container(project, service).logs(since=int(since)).decode(errors="replace")
+
+
+def container_cpu_s(project: str, service: str) -> float:
+    """CPU seconds the service's container has used since it started (the
+    engine's cgroup accounting: every process in it, nanny included)."""
+    stats = container(project, service).stats(stream=False, one_shot=True)
+    return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9

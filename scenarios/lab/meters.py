@@ -4,6 +4,7 @@ client's sockets, peak client memory, worker statuses, wall time."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 
@@ -12,17 +13,19 @@ class SocketMeter:
     """Bytes this process received and sent over sockets while active: what
     really passed through the client, S3 downloads and scheduler traffic
     alike. It wraps socket.socket's recv/send methods (asyncio, tornado and
-    aiohttp all go through them) and restores them on exit."""
+    aiohttp all go through them) and restores them on exit. Over Dask's TLS,
+    tornado calls ssl.SSLSocket's own methods, which bypass socket.socket's:
+    those are wrapped too (their sendall loops over send, so only send)."""
 
-    _RECV = ("recv", "recv_into")
-    _SEND = ("send", "sendall", "sendmsg")
+    _METHODS = ((socket.socket, ("recv", "recv_into"), ("send", "sendall", "sendmsg")),
+                (ssl.SSLSocket, ("recv", "recv_into"), ("send",)))
 
     def __init__(self) -> None:
         self.received = self.sent = 0
         self._lock = threading.Lock()
 
-    def _wrap(self, name: str, incoming: bool):
-        original = getattr(socket.socket, name)
+    def _wrap(self, cls: type, name: str, incoming: bool):
+        original = getattr(cls, name)
 
         def counted(sock, *args, **kwargs):
             n = original(sock, *args, **kwargs)
@@ -45,16 +48,17 @@ class SocketMeter:
 
     def __enter__(self) -> "SocketMeter":
         self._saved = {}
-        for names, incoming in ((self._RECV, True), (self._SEND, False)):
-            for name in names:
-                original, counted = self._wrap(name, incoming)
-                self._saved[name] = original
-                setattr(socket.socket, name, counted)
+        for cls, incoming_names, outgoing_names in self._METHODS:
+            for names, incoming in ((incoming_names, True), (outgoing_names, False)):
+                for name in names:
+                    original, counted = self._wrap(cls, name, incoming)
+                    self._saved[(cls, name)] = original
+                    setattr(cls, name, counted)
         return self
 
     def __exit__(self, *exc) -> None:
-        for name, original in self._saved.items():
-            setattr(socket.socket, name, original)
+        for (cls, name), original in self._saved.items():
+            setattr(cls, name, original)
 
     @property
     def total(self) -> int:

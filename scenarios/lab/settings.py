@@ -102,8 +102,15 @@ def _check_choice(*choices: str) -> Callable[[str], str | None]:
 
 
 def _check_bucket(value: str) -> str | None:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", value):
-        return "must be 3-63 lowercase letters, digits or hyphens"
+    # 59, not S3's 63: the reference bucket is named "<bucket>-ref".
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,57}[a-z0-9]", value):
+        return "must be 3-59 lowercase letters, digits or hyphens"
+    return None
+
+
+def _check_price(value: str) -> str | None:
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", value):
+        return "must be a price like 0.048 (a dot for decimals, no currency sign)"
     return None
 
 
@@ -147,6 +154,22 @@ VARIABLES: dict[str, Var] = {
             secret=True),
         Var("AWS_SECRET_ACCESS_KEY", lambda: new_secret(32), _check_hex(64), "<64 hex digits>",
             "S3 secret key (generated).", secret=True),
+        Var("S3_WORKER_KEY_ID", lambda: "GK" + new_secret(12), _check_hex(24, "GK"),
+            "GK0123456789abcdef01234567", "The workers' own S3 key id: read-write on "
+            "DASKLAB_BUCKET, read-only on DASKLAB_BUCKET-ref (generated).", secret=True),
+        Var("S3_WORKER_SECRET", lambda: new_secret(32), _check_hex(64), "<64 hex digits>",
+            "The workers' S3 secret key (generated).", secret=True),
+        Var("TLS", "off", _check_choice("off", "on"), "off",
+            "on: mutual TLS between scheduler, nannies, workers and clients (compose/tls.yml; "
+            "`make up` makes the certificates under build/certs). See README, 'Security'."),
+        # Roughly a general-purpose cloud VM's on-demand price split into its
+        # two meters (a 4-core 16 GiB VM at about 0.19 per hour); set your own.
+        Var("PRICE_CORE_HOUR", "0.032", _check_price, "0.032",
+            "Price of one core for one hour, for `make scenario-costs` (any currency)."),
+        Var("PRICE_GIB_HOUR", "0.004", _check_price, "0.004",
+            "Price of one GiB of memory for one hour, for `make scenario-costs`."),
+        Var("COST_CENTER", "dasklab", _check_bucket, "team-ml",
+            "Label dasklab.cost-center on every container (docker ps --filter label=...)."),
         Var("GARAGE_RPC_SECRET", lambda: new_secret(32), _check_hex(64), "<64 hex digits>",
             "Garage's RPC secret (generated).", secret=True),
         Var("GARAGE_ADMIN_TOKEN", lambda: new_secret(32), _check_hex(64), "<64 hex digits>",
@@ -155,11 +178,22 @@ VARIABLES: dict[str, Var] = {
 }
 
 REGION = "garage"  # compose/garage.toml's s3_region; S3 clients must use it
-OVERLAYS = {"garage": "docker-compose.yml", "minio": "docker-compose.yml:compose/minio.yml"}
+CERTS = ROOT / "build" / "certs"  # `make certs`; the overlay mounts from here
 
 
 def compose_files(values: dict[str, str]) -> list[str]:
-    return OVERLAYS[values.get("STORE_BACKEND", "garage")].split(":")
+    """The base file plus one overlay per concern the settings switch on."""
+    files = ["docker-compose.yml"]
+    if values.get("STORE_BACKEND", "garage") == "minio":
+        files.append("compose/minio.yml")
+    if values.get("TLS", "off") == "on":
+        files.append("compose/tls.yml")
+    return files
+
+
+def reference_bucket(values: dict[str, str]) -> str:
+    """Filled by the admin key, read-only for the workers' key."""
+    return values["DASKLAB_BUCKET"] + "-ref"
 
 
 def host_s3_env(values: dict[str, str]) -> dict[str, str]:
@@ -231,7 +265,7 @@ def validate(values: dict[str, str]) -> dict[str, str]:
 def init_env_file(path: Path = ENV_FILE) -> list[str]:
     """Append every variable missing from `path` with its default (secrets
     freshly generated). Never rewrites a value that is already there, except
-    the derived COMPOSE_FILE line, kept in step with STORE_BACKEND."""
+    the derived COMPOSE_FILE line, kept in step with STORE_BACKEND and TLS."""
     existing = parse_env_file(path)
     added = [name for name in VARIABLES if name not in existing]
     if added:
@@ -253,14 +287,14 @@ def init_env_file(path: Path = ENV_FILE) -> list[str]:
 
 def _sync_compose_file(path: Path) -> None:
     """Compose itself reads COMPOSE_FILE from .env, so plain `docker compose
-    kill worker-2` uses the same files (base + MinIO overlay) as `make up`."""
+    kill worker-2` uses the same files (base + overlays) as `make up`."""
     values = parse_env_file(path)
-    wanted = OVERLAYS.get(values.get("STORE_BACKEND", "garage"))
-    if wanted is None or values.get("COMPOSE_FILE") == wanted:
+    wanted = ":".join(compose_files(values))
+    if values.get("COMPOSE_FILE") == wanted:
         return
     keep = [l for l in path.read_text().splitlines()
             if not l.startswith("COMPOSE_FILE=") and "derived from STORE_BACKEND" not in l]
-    keep += ["# Compose files, derived from STORE_BACKEND by `make up` (do not edit).",
+    keep += ["# Compose files, derived from STORE_BACKEND and TLS by `make up` (do not edit).",
              f"COMPOSE_FILE={wanted}"]
     path.write_text("\n".join(keep) + "\n")
 

@@ -7,7 +7,7 @@ import sys
 
 from dask.utils import format_bytes
 
-from .connect import open_lab_or_exit
+from .connect import open_lab_or_exit, scheduler_address
 
 
 def summary(lab) -> str:
@@ -22,7 +22,9 @@ def main() -> int:
     lab = open_lab_or_exit()
     try:
         s = lab.settings
-        print(f"  scheduler  tcp://127.0.0.1:{s['SCHEDULER_PORT']}")
+        tls = ("  (mutual TLS: client certificate in build/certs)" if s.get("TLS") == "on"
+               else "")
+        print(f"  scheduler  {scheduler_address(s)}{tls}")
         print(f"  dashboard  {lab.dashboard_url}")
         print(f"  s3         http://127.0.0.1:{s['S3_PORT']}  bucket {s['DASKLAB_BUCKET']} "
               f"({s['STORE_BACKEND']}; `make s3-env` prints the variables for your shell)")

@@ -66,3 +66,16 @@ def test_check_command_exits_2_and_says_what_to_fix():
     assert proc.returncode == 2
     assert "WORKER_MEMORY='2g'" in proc.stderr and "Example: WORKER_MEMORY=2GiB" in proc.stderr
     assert "nothing was started" in proc.stderr
+
+
+def test_tls_and_backend_select_overlays_and_compose_file_follows(tmp_path):
+    env = tmp_path / ".env"
+    init_env_file(env)
+    assert "COMPOSE_FILE=docker-compose.yml\n" in env.read_text()
+    env.write_text(env.read_text().replace("TLS=off", "TLS=on"))
+    init_env_file(env)
+    assert "COMPOSE_FILE=docker-compose.yml:compose/tls.yml\n" in env.read_text()
+    assert settings.compose_files({"STORE_BACKEND": "minio", "TLS": "on"}) == [
+        "docker-compose.yml", "compose/minio.yml", "compose/tls.yml"]
+    with pytest.raises(SettingsError, match="TLS='yes'"):
+        validate({**DEFAULTS, "TLS": "yes"})

@@ -1,0 +1,1 @@
+"""Course section "Additional admin concerns": security, tagging and costs."""

@@ -1,0 +1,72 @@
+"""Unit tests: the hardening, least-privilege keys and TLS overlay as Compose
+renders them (`docker compose config`: the CLI only, no engine needed). The
+security scenario checks the same on running containers."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from scenarios.lab import settings
+
+pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
+
+VALUES = {n: v.default_value() for n, v in settings.VARIABLES.items()}
+DASK_SERVICES = ("scheduler", "worker-1", "worker-2", "worker-3")
+
+
+def rendered(*overlays: str) -> dict:
+    files = ["docker-compose.yml", *overlays]
+    cmd = ["docker", "compose", "--project-directory", str(settings.ROOT), "-p", "unit"]
+    for f in files:
+        cmd += ["-f", str(settings.ROOT / f)]
+    proc = subprocess.run(cmd + ["config", "--format", "json"], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin:/usr/local/bin", **VALUES}, timeout=60,
+                          cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["services"]
+
+
+def test_every_service_is_hardened():
+    for name, service in rendered().items():
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert service["pids_limit"] >= 256, name
+        assert not service.get("privileged"), name
+    services = rendered()
+    assert all(services[s].get("read_only") for s in ("scheduler", "store", "wheels"))
+    # Workers stay writable: PipInstall (environment scenario) installs into the venv.
+    assert not services["worker-1"].get("read_only")
+
+
+def test_only_workers_and_store_hold_s3_keys_and_workers_hold_their_own():
+    services = rendered()
+    for name in ("scheduler", "wheels"):
+        assert not any(k.startswith("AWS_ACCESS") or k.startswith("AWS_SECRET")
+                       for k in services[name].get("environment", {})), name
+    for name in ("worker-1", "worker-2", "worker-3"):
+        env = services[name]["environment"]
+        assert env["AWS_ACCESS_KEY_ID"] == VALUES["S3_WORKER_KEY_ID"] != VALUES["AWS_ACCESS_KEY_ID"]
+    assert services["store"]["environment"]["AWS_ACCESS_KEY_ID"] == VALUES["AWS_ACCESS_KEY_ID"]
+
+
+def test_ports_are_published_on_loopback_only():
+    for name, service in rendered().items():
+        for port in service.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", (name, port)
+
+
+def test_tls_overlay_switches_every_dask_process_and_never_mounts_private_ca_or_client_keys():
+    files = ("compose/tls.yml",)
+    services = rendered(*files)
+    for name in DASK_SERVICES:
+        env = services[name]["environment"]
+        assert env["DASKLAB_TLS"] == "on" and env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "true"
+        assert env["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"] == "/run/secrets/dask-ca.pem"
+        assert {s["source"] for s in services[name]["secrets"]} >= {"dask-ca.pem"}
+    # The commands stay the base file's: the entrypoint switches their scheme.
+    assert services["worker-1"]["command"] == rendered()["worker-1"]["command"]
+    assert "--protocol=tcp" in services["scheduler"]["command"]
+    text = (settings.ROOT / files[0]).read_text()
+    assert "ca-key.pem" not in text.split("secrets:\n")[-1] and "client-key" not in text
