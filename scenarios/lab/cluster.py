@@ -176,8 +176,9 @@ class ComposeCluster(SpecCluster):
 
     # -- attaching ---------------------------------------------------------
     async def _start(self) -> None:
-        self.scheduler = ExistingScheduler(f"tcp://127.0.0.1:{self.project.scheduler_port}",
-                                           "tcp://scheduler:8786")
+        scheme = self.project.scheme  # the host client's certificate comes from its config
+        self.scheduler = ExistingScheduler(f"{scheme}://127.0.0.1:{self.project.scheduler_port}",
+                                           f"{scheme}://scheduler:8786")
         await super()._start()
         from ..plugins.static_floor import NAME, StaticFloor
 

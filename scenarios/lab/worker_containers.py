@@ -17,7 +17,7 @@ import os
 import re
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_network
 
 from . import docker_api
@@ -70,6 +70,12 @@ class Project:
     worker: dict            # the compose definition of a static worker
     static_workers: list[str]   # worker services in the compose file
     compose_labels: dict[str, str]
+    secrets: dict[str, str] = field(default_factory=dict)  # compose secret name -> host file
+
+    @property
+    def scheme(self) -> str:
+        """tls when the project runs compose/tls.yml (its workers speak tls://)."""
+        return "tls" if self.worker.get("environment", {}).get("DASKLAB_TLS") == "on" else "tcp"
 
     @classmethod
     def read(cls, name: str) -> "Project":
@@ -102,6 +108,7 @@ class Project:
                                      "com.docker.compose.project.working_dir",
                                      "com.docker.compose.project.config_files",
                                      "com.docker.compose.version")},
+            secrets={k: v["file"] for k, v in config.get("secrets", {}).items() if "file" in v},
         )
 
     def container_services(self) -> list[str]:
@@ -155,10 +162,14 @@ class Project:
                 json.dumps([image, command]).encode()).hexdigest(),
             ELASTIC: self.name, OWNER: this_owner(), WORKER_NAME: name,
             "dasklab.cluster": cluster,
+            **{k: v for k, v in self.worker.get("labels", {}).items() if k.startswith("dasklab.")},
         }
         mounts = [Mount(target=v["target"], source=v["source"], type="bind",
                         read_only=v.get("read_only", False))
                   for v in self.worker["volumes"] if v["type"] == "bind"]
+        # Compose file secrets (compose/tls.yml's certificates) are bind mounts too.
+        mounts += [Mount(target=_secret_target(v), source=self.secrets[v["source"]], type="bind",
+                         read_only=True) for v in self.worker.get("secrets", [])]
         # Its own anonymous volume, labelled so a sweep can find it.
         mounts.append(Mount(target="/data", source=None, type="volume",
                             labels={ELASTIC: self.name, WORKER_NAME: name}))
@@ -174,6 +185,9 @@ class Project:
                 stop_signal="SIGTERM", network=self.network,
                 networking_config={self.network: endpoint},
                 healthcheck=_healthcheck(self.worker.get("healthcheck")),
+                # The same hardening as the static workers (docker-compose.yml, x-hardened).
+                cap_drop=self.worker.get("cap_drop"), security_opt=self.worker.get("security_opt"),
+                pids_limit=self.worker.get("pids_limit"),
             )
         except docker.errors.ImageNotFound:
             raise WorkerStartError(
@@ -259,6 +273,13 @@ def _healthcheck(spec: dict | None) -> dict | None:
 
     return {"test": spec["test"], "interval": ns("interval"), "timeout": ns("timeout"),
             "retries": spec.get("retries"), "start_period": ns("start_period")}
+
+
+def _secret_target(secret: dict) -> str:
+    """Where Compose mounts a service's secret: its target (rendered as an
+    absolute path) or /run/secrets/<source>."""
+    target = secret.get("target") or secret["source"]
+    return target if target.startswith("/") else f"/run/secrets/{target}"
 
 
 def _compose_config(project: str, labels: dict[str, str]) -> dict:
