@@ -176,8 +176,9 @@ def drift_case(lab, r: Result) -> None:
     phase("drift: a worker from an image with another toolz joins")
     subprocess.run(["make", "-s", "image-rogue"], cwd=ROOT, check=True, capture_output=True,
                    timeout=900)
-    rogue = Compose(project=lab.compose.project,
-                    files=lab.compose.files + ("compose/rogue-worker.yml",))
+    overlays = ("compose/rogue-worker.yml",) + (
+        ("compose/rogue-worker-tls.yml",) if "compose/tls.yml" in lab.compose.files else ())
+    rogue = Compose(project=lab.compose.project, files=lab.compose.files + overlays)
     rogue.run("up", "-d", "--no-deps", "worker-rogue")
     try:
         lab.wait_for_workers({*WORKERS, "worker-rogue"}, timeout=90)

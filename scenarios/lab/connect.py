@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from . import tls_race
 from .compose import Compose
 from .faults import Nemesis
 from .resources import ComposeResources, Resources
@@ -39,6 +40,7 @@ def use_lab_config(values: dict[str, str] | None = None) -> None:
         dask.config.refresh()
     if values is not None and values.get("TLS") == "on":
         dask.config.set(tls_config(CERTS))
+        tls_race.tolerate()  # a client reconnecting through docker-proxy (see the module)
 
 
 def tls_config(folder: Path) -> dict[str, Any]:

@@ -153,4 +153,12 @@ def run(lab, tasks: int = 40, seconds: float = 0.5, down_s: float = 5.0,
         "the client, and keep a restart policy on every service. Dask itself keeps no "
         "scheduler state across restarts and has no standby scheduler.",
     ]
+    if lab.settings.get("TLS") == "on":
+        r.notes.append(
+            "Over TLS, distributed 2026.8's client cannot reconnect by itself through "
+            "docker-proxy: the proxy accepts while the scheduler is down and closes at once, "
+            "and tornado's start_tls raises ValueError('IOStream is not idle') instead of a "
+            "closed stream, which escapes Dask's retry loop; the client then stays "
+            "'connecting' forever. The lab's host client converts that error into the closed "
+            "connection it is (scenarios/lab/tls_race.py), so this run could reconnect.")
     return r

@@ -15,7 +15,7 @@ def test_security_audit_least_privilege_and_the_scheduler_lesson(lab):
         assert "0" not in row["uids"].split(","), service
         assert all(p.startswith("127.0.0.1:") for p in row["published"].split(", ")
                    if p != "-"), service
-    assert {s for s, r in rows.items() if r["read_only"]} == {"scheduler", "store", "wheels"}
+    assert {s for s, r in rows.items() if r["read_only"]} == {"store", "wheels"}
     assert rows["scheduler"]["secrets"] == "-" and rows["wheels"]["secrets"] == "-"
     lp = {(r["action"], r["path"].split("/")[0]): r["outcome"]
           for r in result.tables["least_privilege"]}

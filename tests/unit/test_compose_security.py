@@ -35,9 +35,10 @@ def test_every_service_is_hardened():
         assert service["pids_limit"] >= 256, name
         assert not service.get("privileged"), name
     services = rendered()
-    assert all(services[s].get("read_only") for s in ("scheduler", "store", "wheels"))
-    # Workers stay writable: PipInstall (environment scenario) installs into the venv.
-    assert not services["worker-1"].get("read_only")
+    assert all(services[s].get("read_only") for s in ("store", "wheels"))
+    # Scheduler and workers stay writable: PipInstall (environment scenario)
+    # installs into the venv on both.
+    assert not services["worker-1"].get("read_only") and not services["scheduler"].get("read_only")
 
 
 def test_only_workers_and_store_hold_s3_keys_and_workers_hold_their_own():
@@ -70,3 +71,11 @@ def test_tls_overlay_switches_every_dask_process_and_never_mounts_private_ca_or_
     assert "--protocol=tcp" in services["scheduler"]["command"]
     text = (settings.ROOT / files[0]).read_text()
     assert "ca-key.pem" not in text.split("secrets:\n")[-1] and "client-key" not in text
+
+
+def test_the_rogue_workers_tls_settings_are_the_workers():
+    services = rendered("compose/tls.yml", "compose/rogue-worker.yml", "compose/rogue-worker-tls.yml")
+    rogue, worker = services["worker-rogue"], services["worker-1"]
+    tls = {k: v for k, v in worker["environment"].items() if k.startswith(("DASK_DISTRIBUTED__", "DASKLAB_TLS"))}
+    assert {k: v for k, v in rogue["environment"].items() if k in tls} == tls
+    assert rogue["secrets"] == worker["secrets"]
