@@ -167,7 +167,7 @@ def adaptive(cluster, client, r: Result, minimum: int, maximum: int, tasks: int,
     return timeline.rows, t_drain
 
 
-def cluster_table(cluster, client) -> list[dict]:
+def cluster_table(cluster) -> list[dict]:
     asked = {}
     rows = []
     for t, what, name in cluster.events:
@@ -220,7 +220,7 @@ def run(lab, sizes=(3, 5, 2), minimum: int = 1, maximum: int = 4, tasks: int = 1
             rows, t_drain = adaptive(cluster, client, r, minimum, maximum, tasks, task_seconds, cooldown,
                             timeout)
             names = [name for _, what, name in cluster.events if what == "asked"]
-            r.tables["worker lifecycle"] = cluster_table(cluster, client)
+            r.tables["worker lifecycle"] = cluster_table(cluster)
             path = report_path("scaling", "png")
             plot(rows, cluster.events, t_drain, path)
             r.measurements["timeline"] = str(path)

@@ -18,6 +18,7 @@ import time
 from dask.utils import format_bytes, parse_bytes
 
 from ..lab import ComposeCluster, Result, phase, side_project
+from ..lab.meters import process_cpu_s
 
 PROJECT, NETWORK = "dasklab-sizing", "172.29.91"
 
@@ -46,13 +47,6 @@ def allocate(nbytes: int) -> int:
     return int(np.ones(nbytes // 8).nbytes)
 
 
-def cpu_seconds() -> float:
-    import psutil
-
-    t = psutil.Process().cpu_times()
-    return t.user + t.system
-
-
 # Each task ~0.6 s of one core here: long enough that dispatch overheads
 # (milliseconds) do not blur the comparison.
 WORKLOADS = {"pure Python (GIL-bound)": (pure_python, 10_000_000),
@@ -68,11 +62,11 @@ def timed(client, func, arg: int, tasks: int, repeats: int,
     client.gather(client.map(func, range(n_workers), n=arg // 10, workers=workers, pure=False))
     walls, cpus = [], []
     for _ in range(repeats):
-        before = sum(client.run(cpu_seconds, workers=workers).values())
+        before = sum(client.run(process_cpu_s, workers=workers).values())
         start = time.perf_counter()
         client.gather(client.map(func, range(tasks), n=arg, workers=workers, pure=False))
         walls.append(time.perf_counter() - start)
-        cpus.append(sum(client.run(cpu_seconds, workers=workers).values()) - before)
+        cpus.append(sum(client.run(process_cpu_s, workers=workers).values()) - before)
     return statistics.median(walls), statistics.median(cpus)
 
 

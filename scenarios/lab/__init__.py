@@ -12,7 +12,7 @@ progress.py  phases and progress bars on stderr
 evidence.py  what is kept when a scenario fails
 versions.py  package versions on every process, side by side
 datasets.py  deterministic data (runs on workers too)
-meters.py    socket bytes, peak memory, worker statuses, timers
+meters.py    socket bytes, peak memory, worker statuses, timers, process CPU
 cluster.py   ComposeCluster: Dask's Cluster API (scale, adapt) over a project
 worker_containers.py  the worker containers ComposeCluster starts and removes
 status.py, check_env.py, objects.py   command-line entry points (make up / check-env / objects)
@@ -39,7 +39,7 @@ _EXPORTS = {
     "datasets": ["partition", "frame_digest", "bucket", "s3", "ensure_dataset",
                  "expected_sum_x", "write_partition", "make_chunk", "expected_total",
                  "slow_square"],
-    "meters": ["SocketMeter", "Sampler", "PeakMemory", "StatusWatch", "Timer"],
+    "meters": ["SocketMeter", "Sampler", "PeakMemory", "StatusWatch", "Timer", "process_cpu_s"],
     "cluster": ["ComposeCluster", "ComposeAdaptive"],
     "reports": ["report_path", "REPORTS"],
     "worker_containers": ["WorkerStartError"],

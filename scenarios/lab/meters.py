@@ -9,6 +9,15 @@ import threading
 import time
 
 
+def process_cpu_s() -> float:
+    """CPU seconds (user + system) of the calling process so far; run on
+    workers and the scheduler with client.run / run_on_scheduler."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
 class SocketMeter:
     """Bytes this process received and sent over sockets while active: what
     really passed through the client, S3 downloads and scheduler traffic

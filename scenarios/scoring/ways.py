@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..lab import SocketMeter
+from ..lab.meters import SocketMeter, process_cpu_s
 from ..lab.datasets import bucket, s3
 from ..plugins.model_cache import NAME as CACHE_PLUGIN
 from ..plugins.model_cache import ModelCache
@@ -61,15 +61,8 @@ def _net_sent() -> int:
     return psutil.net_io_counters(pernic=True)["eth0"].bytes_sent
 
 
-def _cpu_s() -> float:
-    import psutil
-
-    t = psutil.Process().cpu_times()
-    return t.user + t.system
-
-
 def _probe() -> dict[str, Any]:
-    return {"sent": _net_sent(), "cpu": _cpu_s(), **m.counters()}
+    return {"sent": _net_sent(), "cpu": process_cpu_s(), **m.counters()}
 
 
 def _probe_scheduler(dask_scheduler=None) -> dict[str, Any]:
