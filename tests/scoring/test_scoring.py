@@ -22,7 +22,8 @@ def scoring(lab):
                      # The small model there: 40 tasks each carrying the 23 MB one stall
                      # 1 GiB workers once worker-2 is gone (README, "Batch ML scoring").
                      kill_partition_rows=2_000, kill_model="small", actor_timeout=10,
-                     sweep="2000,5000,20000")
+                     # Two points make the curve's slope; the middle one cost ~15 s.
+                     sweep="2000,20000")
     assert r.verdict == "pass", r.notes + [r.error or ""]
     return r
 
@@ -102,8 +103,8 @@ def test_dependencies_code_upload_and_the_main_trap(scoring):
 
 def test_batch_size_per_row_overhead_falls_with_partition_size(scoring):
     curve = scoring.tables["batch size (way d, small model)"]
-    assert [row["rows_per_partition"] for row in curve] == [2000, 5000, 20000]
-    assert [row["partitions"] for row in curve] == [40, 16, 4]
+    assert [row["rows_per_partition"] for row in curve] == [2000, 20000]
+    assert [row["partitions"] for row in curve] == [40, 4]
     assert curve[0]["overhead_us_per_row"] >= 2 * curve[-1]["overhead_us_per_row"]
     png = Path(scoring.measurements["batch_plot"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
