@@ -6,17 +6,9 @@ from __future__ import annotations
 
 import re
 
-from ..lab import docker_api
-
 # Environment variable names that carry credentials (their values are never shown).
 SECRET_ENV = re.compile(r"(SECRET|TOKEN|PASSWORD|ACCESS_KEY)")
 ANY_ADDRESS = {"", "0.0.0.0", "::"}
-
-
-def containers(project: str) -> list:
-    found = docker_api.docker_client().containers.list(
-        filters={"label": f"com.docker.compose.project={project}"})
-    return sorted(found, key=lambda c: c.labels.get("com.docker.compose.service", c.name))
 
 
 def published(attrs: dict) -> list[str]:

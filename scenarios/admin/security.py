@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ..lab import Result, phase
+from ..lab import Result, docker_api, phase
 from ..lab.settings import reference_bucket
 from . import audit
 
@@ -71,7 +71,8 @@ def _s3_env_names() -> list[str]:
 
 def audit_table(lab, r: Result) -> None:
     phase("auditing every container: docker inspect, docker top, /proc/1/status inside")
-    rows = [audit.row(c) for c in audit.containers(lab.compose.project)]
+    running = docker_api.project_containers(lab.compose.project, running_only=True)
+    rows = [audit.row(c) for c in running]
     r.tables["audit"] = rows
     for problem in audit.problems(rows):
         r.check(False, problem)

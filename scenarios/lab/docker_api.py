@@ -13,6 +13,14 @@ def docker_client():
     return docker.from_env(timeout=30)
 
 
+def project_containers(project: str, running_only: bool = False) -> list:
+    """Every container of a compose project (elastic workers too: they carry
+    its label), sorted by service name."""
+    found = docker_client().containers.list(
+        all=not running_only, filters={"label": f"com.docker.compose.project={project}"})
+    return sorted(found, key=lambda c: c.labels.get("com.docker.compose.service", c.name))
+
+
 def container(project: str, service: str):
     """The container of one compose service (running or not)."""
     found = docker_client().containers.list(all=True, filters={"label": [

@@ -113,9 +113,8 @@ class Project:
 
     def container_services(self) -> list[str]:
         """The service label of every container of the project, in any state."""
-        found = docker_api.docker_client().containers.list(
-            all=True, filters={"label": f"com.docker.compose.project={self.name}"})
-        return [c.labels.get("com.docker.compose.service", "") for c in found]
+        return [c.labels.get("com.docker.compose.service", "")
+                for c in docker_api.project_containers(self.name)]
 
     def static_present(self) -> list[str]:
         """Static worker services that have a container (running or not): the

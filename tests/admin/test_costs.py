@@ -3,7 +3,7 @@ metrics agree with Docker's per-container CPU accounting, and the labels a
 bill would filter on are on the containers."""
 
 from scenarios import registry
-from scenarios.admin.audit import containers
+from scenarios.lab.docker_api import project_containers
 
 
 def test_costs_per_tag_agree_with_docker_and_order_the_tags_the_same(lab):
@@ -21,7 +21,7 @@ def test_costs_per_tag_agree_with_docker_and_order_the_tags_the_same(lab):
 
 
 def test_every_container_carries_the_lab_and_cost_center_labels(lab):
-    found = containers(lab.compose.project)
+    found = project_containers(lab.compose.project, running_only=True)
     assert {c.labels["com.docker.compose.service"] for c in found} >= {
         "scheduler", "worker-1", "worker-2", "worker-3", "store", "wheels"}
     for c in found:

@@ -4,11 +4,11 @@ security scenario checks the same on running containers."""
 
 import json
 import shutil
-import subprocess
 
 import pytest
 
 from scenarios.lab import settings
+from scenarios.lab.compose import Compose
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
 
@@ -17,15 +17,8 @@ DASK_SERVICES = ("scheduler", "worker-1", "worker-2", "worker-3")
 
 
 def rendered(*overlays: str) -> dict:
-    files = ["docker-compose.yml", *overlays]
-    cmd = ["docker", "compose", "--project-directory", str(settings.ROOT), "-p", "unit"]
-    for f in files:
-        cmd += ["-f", str(settings.ROOT / f)]
-    proc = subprocess.run(cmd + ["config", "--format", "json"], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin:/usr/local/bin", **VALUES}, timeout=60,
-                          cwd="/")
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)["services"]
+    compose = Compose(project="unit", files=("docker-compose.yml", *overlays), env=VALUES)
+    return json.loads(compose.run("config", "--format", "json", timeout=60).stdout)["services"]
 
 
 def test_every_service_is_hardened():
