@@ -15,7 +15,8 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up certs restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
+.PHONY: help up certs restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit \
+        swarm-up swarm-scale swarm-down k8s-manifests bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
         images base-image garage-binary venv env prereqs browser lock
 
 ##@ Cluster
@@ -66,6 +67,19 @@ s3-env: env ## Print `export` lines for the S3 variables (eval "$$(make -s s3-en
 
 check-env: venv env ## Compare Python and every package on client, scheduler and workers
 	@$(PY) -m scenarios.lab.check_env
+
+##@ Beyond one machine
+swarm-up: prereqs images ## The lab as a Swarm stack (single-node swarm on loopback if none); scenarios: DASKLAB_BACKEND=swarm
+	@$(PY) -m scenarios.lab.swarm up $(ARGS)
+
+swarm-scale: venv env ## Scale the stack's workers to N, retiring the removed ones first (make swarm-scale N=2)
+	@$(PY) -m scenarios.lab.swarm scale $(N)
+
+swarm-down: venv env ## Remove the stack and its volumes; leave the swarm if swarm-up made it
+	@$(PY) -m scenarios.lab.swarm down
+
+k8s-manifests: venv env ## Write build/k8s/*.yaml for the dask-kubernetes operator, validated offline
+	@$(PY) -m scenarios.lab.k8s $(ARGS)
 
 ##@ Scenarios
 scenarios: venv ## List the scenarios

@@ -4,7 +4,8 @@ Phases and progress bars go to stderr while a scenario runs (--quiet: none);
 the result goes to stdout, as a report or as JSON.
 
 Exit status: 0 pass, 1 fail or error, 2 bad usage (unknown scenario, bad
-settings), 3 cluster not reachable.
+settings), 3 cluster not reachable, 4 skipped (the cluster lacks what the
+scenario needs; the result says what).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import sys
 
 from . import registry
-from .lab.result import render
+from .lab.result import SKIP, render
 
 
 def _value(text: str):
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         lab.close()
     print(result.to_json() if args.json else render(result))
+    if result.verdict == SKIP:
+        return 4
     return 0 if result.passed else 1
 
 

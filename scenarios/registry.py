@@ -9,7 +9,7 @@ import traceback
 from dataclasses import dataclass
 from types import ModuleType
 
-from .lab.result import ERROR, Result
+from .lab.result import ERROR, SKIP, Result
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,11 @@ class Scenario:
     name: str  # as typed: make scenario-<name>
     module: str  # imported only when run
     summary: str
+    # What the cluster must offer (lab/needs.py); without it: skipped, with the reason.
+    needs: frozenset[str] = frozenset()
+
+
+STORE, NAMED, CONTAINERS, COMPOSE = "store", "named-workers", "containers", "compose"
 
 
 # Course section -> its scenarios, in teaching order.
@@ -26,85 +31,108 @@ SECTIONS: dict[str, list[Scenario]] = {
                  "Cast of characters: scheduler, nannies, workers, volumes, versions side by side"),
         Scenario("environment", "scenarios.basics.environment",
                  "A module the workers lack; PipInstall vs upload_file vs image, timed; "
-                 "version drift"),
+                 "version drift",
+                 needs=frozenset({COMPOSE})),
         Scenario("manual", "scenarios.basics.manual",
                  "The simplest cluster by hand: docker run a scheduler and two workers, "
-                 "compute, tear down; what Compose adds"),
+                 "compute, tear down; what Compose adds",
+                 needs=frozenset({COMPOSE})),
         Scenario("sizing", "scenarios.basics.sizing",
                  "Same cores and memory as 1x6, 3x2, 6x1: threads vs processes on "
-                 "GIL-bound and NumPy work; the largest object that fits"),
+                 "GIL-bound and NumPy work; the largest object that fits",
+                 needs=frozenset({COMPOSE})),
         Scenario("scaling", "scenarios.basics.scaling",
                  "ComposeCluster: scale 3 -> 5 -> 2 with results held (none recomputed), "
-                 "then adapt to a queue and back; PNG timeline"),
+                 "then adapt to a queue and back; PNG timeline",
+                 needs=frozenset({COMPOSE})),
     ],
     "Tasks and seeing them": [
         Scenario("tasks", "scenarios.tasks.policies",
                  "Submit/map/compute/persist, priorities, restrictions, resources, retries, "
-                 "queuing: each proven from the cluster"),
+                 "queuing: each proven from the cluster",
+                 needs=frozenset({NAMED, COMPOSE})),
         Scenario("find-data", "scenarios.tasks.find_data",
                  "A second client finds published data: who_has/has_what, processing, story, "
                  "task stream, metadata, a state dump"),
         Scenario("dashboard", "scenarios.tasks.dashboard",
                  "The dashboard's pages in a real headless Chromium: rendered, screenshotted; "
-                 "Prometheus metrics"),
+                 "Prometheus metrics",
+                 needs=frozenset({NAMED, CONTAINERS})),
     ],
     "Best practices and debugging": [
         Scenario("debugging", "scenarios.debugging.diagnose",
                  "One bad record found three ways (traceback, local re-run, story and logs); "
-                 "pdb; remote debugging; profiler; an offline report"),
+                 "pdb; remote debugging; profiler; an offline report",
+                 needs=frozenset({NAMED, COMPOSE})),
         Scenario("best-practices", "scenarios.debugging.practices",
                  "Each anti-pattern beside its fix, measured: tiny tasks, embedded objects, "
-                 "compute in a loop, gather, big partitions, no persist"),
+                 "compute in a loop, gather, big partitions, no persist",
+                 needs=frozenset({NAMED})),
     ],
     "Distributed data": [
         Scenario("source-data", "scenarios.data.source_data",
-                 "Client reads and ships data vs workers read from S3; the local-path trap"),
+                 "Client reads and ships data vs workers read from S3; the local-path trap",
+                 needs=frozenset({STORE})),
         Scenario("scatter", "scenarios.data.scatter",
                  "Embedding a large object vs scatter vs broadcast; scattered data dies with "
-                 "its worker"),
+                 "its worker",
+                 needs=frozenset({NAMED, CONTAINERS})),
         Scenario("worker-local", "scenarios.data.worker_local",
                  "Data on one worker's volume: pinned by name, invisible elsewhere, survives "
-                 "restart, not volume loss"),
+                 "restart, not volume loss",
+                 needs=frozenset({NAMED, CONTAINERS})),
         Scenario("output", "scenarios.data.output",
                  "Workers write in parallel vs gather and write from the client; no partial "
-                 "or duplicate objects"),
+                 "or duplicate objects",
+                 needs=frozenset({STORE})),
     ],
     "Resource usage and resilience": [
         Scenario("spill", "scenarios.resilience.spill",
                  "Twice the memory target: spill to each worker's volume, pause, disk full, "
-                 "max-spill"),
+                 "max-spill",
+                 needs=frozenset({NAMED, COMPOSE})),
         Scenario("stealing", "scenarios.resilience.stealing",
-                 "Tasks piled on worker-1: steal events, per-worker split, vs strict placement"),
+                 "Tasks piled on worker-1: steal events, per-worker split, vs strict placement",
+                 needs=frozenset({NAMED})),
         Scenario("worker-loss", "scenarios.resilience.worker_loss",
-                 "Kill worker-2 half way: detection, lost keys recomputed, KilledWorker"),
+                 "Kill worker-2 half way: detection, lost keys recomputed, KilledWorker",
+                 needs=frozenset({NAMED, CONTAINERS})),
         Scenario("storage-loss", "scenarios.resilience.storage_loss",
                  "worker-2's spill directory wiped mid-job: Dask alone hangs; the lab's guard "
-                 "recovers"),
+                 "recovers",
+                 needs=frozenset({NAMED, CONTAINERS})),
         Scenario("scheduler-loss", "scenarios.resilience.scheduler_loss",
                  "The scheduler killed, then crashed, mid-job: futures cancelled, datasets "
-                 "gone, workers restarted, store outputs intact"),
+                 "gone, workers restarted, store outputs intact",
+                 needs=frozenset({STORE, NAMED, CONTAINERS})),
         Scenario("partition", "scenarios.resilience.partition",
                  "worker-2 cut off the network mid-job: detected by the TCP timeout, work "
-                 "recomputed, rejoins at the same address"),
+                 "recomputed, rejoins at the same address",
+                 needs=frozenset({NAMED, CONTAINERS})),
         Scenario("chaos", "scenarios.resilience.chaos",
                  "A seeded run of random faults under a job that writes to the store: "
-                 "correct or a clear error, never wrong, hung or partial"),
+                 "correct or a clear error, never wrong, hung or partial",
+                 needs=frozenset({STORE, NAMED, CONTAINERS})),
         Scenario("store-outage", "scenarios.resilience.store_outage",
                  "The object store frozen, then stopped, under writes: stall vs task error, "
-                 "no partial object, incomplete uploads cleaned"),
+                 "no partial object, incomplete uploads cleaned",
+                 needs=frozenset({STORE, CONTAINERS})),
     ],
     "Additional admin concerns: security, tagging and costs": [
         Scenario("security", "scenarios.admin.security",
                  "The admin's audit (ports, users, capabilities, read-only roots, secrets, TLS); "
-                 "least-privilege S3 keys refused; a submit that runs in the scheduler"),
+                 "least-privilege S3 keys refused; a submit that runs in the scheduler",
+                 needs=frozenset({STORE, COMPOSE})),
         Scenario("costs", "scenarios.admin.costs",
                  "Two tagged workloads: CPU-s, GiB-s and bytes per tag from Dask's span metrics, "
-                 "checked with Docker's CPU accounting; a cost per tag"),
+                 "checked with Docker's CPU accounting; a cost per tag",
+                 needs=frozenset({NAMED, COMPOSE})),
     ],
     "Use case: batch ML scoring": [
         Scenario("scoring", "scenarios.scoring.scoring",
                  "Data and models in the store; five ways to run inference, measured and "
-                 "killed; dependencies; verified output; batch-size curve (PNG)"),
+                 "killed; dependencies; verified output; batch-size curve (PNG)",
+                 needs=frozenset({STORE, NAMED, CONTAINERS})),
     ],
 }
 
@@ -129,12 +157,19 @@ def module(name: str) -> ModuleType:
 
 def run(name: str, lab, **params) -> Result:
     """Run one scenario; an exception becomes an `error` verdict, never a pass.
+    A scenario whose needs this cluster does not meet is not started: `skip`.
     Faults the nemesis injected meanwhile are recorded in the result. On any
     verdict but pass, evidence (logs, ps, cluster dump) is saved."""
     from .lab import faults, progress
 
+    from .lab.needs import provided, unmet
+
     mod = module(name)
     progress.configure(name=name)
+    reasons = unmet(SCENARIOS[name].needs, provided(lab)) if SCENARIOS[name].needs else []
+    if reasons:
+        progress.phase("skipped: this cluster lacks what the scenario needs")
+        return Result(name=name, verdict=SKIP, notes=[f"needs {why}" for why in reasons])
     nemesis = getattr(lab, "faults", None)
     mark = len(nemesis.log) if nemesis else 0
     start, wall = time.monotonic(), time.time()

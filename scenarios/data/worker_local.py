@@ -12,7 +12,7 @@ import os
 
 import pandas as pd
 
-from ..lab import Result, Timer, frame_digest, partition, phase, volume_at
+from ..lab import Result, Timer, frame_digest, partition, phase
 
 PATH = "/data/lab/worker-local/part-0000.parquet"
 TARGET = "worker-2"
@@ -44,7 +44,7 @@ def _visible(lab) -> dict[str, bool]:
 
 def run(lab, rows: int = 200_000) -> Result:
     r = Result("worker-local")
-    volume = volume_at(lab.compose.project, TARGET)
+    volume = lab.resources.volume(TARGET)
     phase(f"a file written on {TARGET}'s own volume ({volume}) and read back")
     written = _on_target(lab, write_local, PATH, rows)
     read_back = _on_target(lab, read_local, PATH)

@@ -66,6 +66,13 @@ class Compose:
             )
         return proc
 
+    def config(self) -> dict:
+        """The compose files as Compose renders them (.env substituted, anchors
+        merged): what the Swarm stack and the Kubernetes manifests derive from."""
+        import json
+
+        return json.loads(self.run("config", "--format", "json").stdout)
+
     def kill(self, service: str) -> None:
         self.run("kill", service)
 

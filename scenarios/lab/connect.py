@@ -145,13 +145,16 @@ class Lab:
     client: Any  # distributed.Client
     settings: dict[str, str]
     compose: Compose = field(default_factory=Compose)
+    # The resource manager: "compose" (the default), "swarm" (the stack of
+    # `make swarm-up`) or "none" (any Dask cluster: no faults, no volumes).
+    backend: str = "compose"
     resources: Resources | None = None  # defaults to the compose project's containers
     faults: Nemesis | None = None  # the nemesis, over `resources`
 
     def __post_init__(self) -> None:
-        if self.resources is None:
+        if self.resources is None and self.backend == "compose":
             self.resources = ComposeResources(self.compose)
-        if self.faults is None:
+        if self.faults is None and self.resources is not None:
             self.faults = Nemesis(self.resources)
 
     @property
@@ -242,7 +245,31 @@ def open_lab(project: str | None = None) -> Lab:
     # Same S3 variables as the containers, with the published endpoint: s3fs
     # and pandas on the client need no storage_options either.
     os.environ.update(host_s3_env(values))
-    return Lab(client=connect(scheduler_address(values)), settings=values, compose=compose)
+    backend = backend_name()
+    resources = None
+    if backend == "swarm":
+        from .swarm import stack_name
+        from .swarm_resources import SwarmResources
+
+        resources = SwarmResources(stack_name())
+    return Lab(client=connect(scheduler_address(values)), settings=values, compose=compose,
+               backend=backend, resources=resources)
+
+
+BACKENDS = ("compose", "swarm", "none")
+
+
+def backend_name() -> str:
+    """DASKLAB_BACKEND; by default "compose", or "none" when DASKLAB_SCHEDULER
+    points elsewhere (a cluster the lab did not start: no faults there)."""
+    from .settings import SettingsError
+
+    default = "none" if os.environ.get("DASKLAB_SCHEDULER") else "compose"
+    backend = os.environ.get("DASKLAB_BACKEND") or default
+    if backend not in BACKENDS:
+        raise SettingsError(f"DASKLAB_BACKEND={backend!r}: must be one of {', '.join(BACKENDS)} "
+                            "(e.g. DASKLAB_BACKEND=swarm after `make swarm-up`)")
+    return backend
 
 
 def open_lab_or_exit(project: str | None = None) -> Lab:

@@ -39,6 +39,25 @@ def ensure_bucket(client, bucket: str) -> bool:
     return True
 
 
+def bucket_ready(values: dict[str, str]) -> bool:
+    """The lab's bucket answers at the host's S3 endpoint (for polling: any
+    error is a "not yet", each try bounded to a few seconds)."""
+    import urllib3
+    from minio import Minio
+
+    env = host_s3_env(values)
+    url = urlparse(env["AWS_ENDPOINT_URL"])
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=5),
+                               retries=urllib3.Retry(total=0))
+    client = Minio(url.netloc, access_key=env["AWS_ACCESS_KEY_ID"],
+                   secret_key=env["AWS_SECRET_ACCESS_KEY"], secure=url.scheme == "https",
+                   region=REGION, http_client=http)
+    try:
+        return client.bucket_exists(values["DASKLAB_BUCKET"])
+    except Exception:  # noqa: BLE001 - down, refusing, not initialised: not ready
+        return False
+
+
 def listing(client) -> list[dict]:
     rows = []
     for bucket in client.list_buckets():

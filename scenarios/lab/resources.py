@@ -30,6 +30,26 @@ class Resources(ABC):
     """Containers of services, in one project."""
 
     project: str
+    kind: str  # "compose", "swarm"
+    # Does a service come back at the same IP? Compose: fixed addresses in
+    # docker-compose.yml. Swarm: a new task gets a new overlay address.
+    stable_addresses: bool
+
+    @abstractmethod
+    def container(self, service: str) -> Any:
+        """The service's current container (a docker SDK Container)."""
+
+    def volume(self, service: str, path: str = "/data") -> str | None:
+        """Name of the named volume mounted at `path` in the service's container."""
+        for mount in self.container(service).attrs["Mounts"]:
+            if mount.get("Destination") == path:
+                return mount.get("Name") or mount.get("Source")
+        return None
+
+    def logs_since(self, service: str, since: float) -> str:
+        """The container's own output since `since` (a time.time()). Some Dask
+        messages (distributed.spill's) never reach client.get_worker_logs."""
+        return self.container(service).logs(since=int(since)).decode(errors="replace")
 
     @abstractmethod
     def kill(self, service: str) -> None:
@@ -83,21 +103,24 @@ class ComposeResources(Resources):
     """Compose services through the Docker SDK (kill, pause, network) and the
     compose CLI (recreate from the compose files, with overlays)."""
 
+    kind = "compose"
+    stable_addresses = True
+
     def __init__(self, compose: Compose) -> None:
         self.compose = compose
         self.project = compose.project
 
-    def _container(self, service: str) -> Any:
+    def container(self, service: str) -> Any:
         return docker_api.container(self.project, service)
 
     def kill(self, service: str) -> None:
-        self._container(service).kill()  # SIGKILL, as `docker compose kill`
+        self.container(service).kill()  # SIGKILL, as `docker compose kill`
 
     def start(self, service: str) -> None:
-        self._container(service).start()
+        self.container(service).start()
 
     def stop(self, service: str) -> None:
-        self._container(service).stop(timeout=20)
+        self.container(service).stop(timeout=20)
 
     def restart(self, service: str) -> None:
         self.compose.run("restart", service)
@@ -110,7 +133,7 @@ class ComposeResources(Resources):
 
         from .connect import wait_until
 
-        container, errors = self._container(service), []
+        container, errors = self.container(service), []
 
         def attempt() -> bool:
             try:
@@ -125,7 +148,7 @@ class ComposeResources(Resources):
         wait_until(attempt, 15, f"{service} to freeze", interval=0.5, state=lambda: errors[-1:])
 
     def unpause(self, service: str) -> None:
-        self._container(service).unpause()
+        self.container(service).unpause()
 
     def _network(self, container: Any) -> tuple[str, dict]:
         networks = container.attrs["NetworkSettings"]["Networks"]
@@ -136,7 +159,7 @@ class ComposeResources(Resources):
         return name, networks[name]
 
     def disconnect(self, service: str) -> Attachment:
-        container = self._container(service)
+        container = self.container(service)
         name, net = self._network(container)
         ip = (net.get("IPAMConfig") or {}).get("IPv4Address") or net["IPAddress"]
         aliases = tuple(a for a in (net.get("Aliases") or [])
@@ -145,7 +168,7 @@ class ComposeResources(Resources):
         return Attachment(network=name, ip=ip, aliases=aliases or (service,))
 
     def connect(self, service: str, attachment: Attachment) -> None:
-        container = self._container(service)
+        container = self.container(service)
         container.reload()
         if attachment.network in container.attrs["NetworkSettings"]["Networks"]:
             return  # already back
@@ -153,7 +176,7 @@ class ComposeResources(Resources):
             container, ipv4_address=attachment.ip, aliases=list(attachment.aliases))
 
     def exec(self, service: str, argv: list[str]) -> tuple[int, str]:
-        out = self._container(service).exec_run(argv)
+        out = self.container(service).exec_run(argv)
         return out.exit_code, out.output.decode(errors="replace")
 
     def recreate(self, service: str, overlays: tuple[str, ...] = (),
@@ -168,11 +191,11 @@ class ComposeResources(Resources):
         compose.run("up", "-d", "--wait", "--no-deps", "--force-recreate", service)
 
     def state(self, service: str) -> str:
-        container = self._container(service)
+        container = self.container(service)
         container.reload()
         return container.status
 
     def restarts(self, service: str) -> int:
-        container = self._container(service)
+        container = self.container(service)
         container.reload()
         return int(container.attrs["RestartCount"])

@@ -7,13 +7,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PASS, FAIL, ERROR = "pass", "fail", "error"
+PASS, FAIL, ERROR, SKIP = "pass", "fail", "error", "skip"
 
 
 @dataclass
 class Result:
     name: str
-    verdict: str = PASS  # pass | fail | error (an exception inside the scenario)
+    # pass | fail | error (an exception inside the scenario) | skip (needs unmet)
+    verdict: str = PASS
     measurements: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

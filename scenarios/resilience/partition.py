@@ -19,7 +19,7 @@ import time
 
 import dask
 
-from ..lab import (Result, logs_since, phase, removal_event, slow_square, wait_futures,
+from ..lab import (Result, phase, removal_event, slow_square, wait_futures,
                    wait_until)
 
 VICTIM = "worker-2"
@@ -67,7 +67,7 @@ def run(lab, tasks: int = 60, seconds: float = 1.0) -> Result:
     rejoined_s = time.time() - healed_at
     wait_futures(parts, "the job, lost work recomputed elsewhere", timeout=600)
     total = sum(c.gather(parts))
-    inside = logs_since(lab.compose.project, VICTIM, at - 1)
+    inside = lab.resources.logs_since(VICTIM, at - 1)
     seen = [sign for sign in SIGNS if sign in inside]
 
     r.measurements.update({

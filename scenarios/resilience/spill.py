@@ -18,8 +18,8 @@ import time
 import dask
 import numpy as np
 
-from ..lab import (Result, StatusWatch, expected_total, logs_since, make_chunk, phase,
-                   volume_at, wait_futures, wait_until)
+from ..lab import (Result, StatusWatch, expected_total, make_chunk, phase,
+                   wait_futures, wait_until)
 
 def spill_info(dask_worker) -> dict:
     spilled = dask_worker.data.spilled_total
@@ -74,7 +74,7 @@ def run(lab, factor: float = 2.0, chunk_mb: int = 64, disk_full: bool = True) ->
                      "spilled_disk_bytes": i["spilled_disk"],
                      "du_inside_container": du[name],
                      "spill_directory": storage,
-                     "volume": volume_at(lab.compose.project, name)})
+                     "volume": lab.resources.volume(name)})
     del futures
     r.tables["workers"] = rows
     data_bytes = chunks * n * 8
@@ -135,7 +135,6 @@ def _pin3(c, count: int, n: int):
 
 def disk_full_case(lab, r: Result, disk_bytes: int = 64 * 2**20, deadline: float = 60) -> None:
     c = lab.client
-    project = lab.compose.project
     for max_spill in (None, disk_bytes // 2):
         label = "no max-spill" if max_spill is None else f"max-spill {max_spill >> 20} MiB"
         phase(f"disk full on worker-3: {disk_bytes >> 20} MiB spill space, {label}")
@@ -153,7 +152,7 @@ def disk_full_case(lab, r: Result, disk_bytes: int = 64 * 2**20, deadline: float
                            deadline, f"worker-3 to finish or pause ({label})",
                            state=lambda: [f.status for f in futures].count("finished"))
                 i = _spill_info_of(lab, "worker-3")
-                logs = logs_since(project, "worker-3", wall_start)
+                logs = lab.resources.logs_since("worker-3", wall_start)
             done = sum(f.status == "finished" for f in futures)
             c.cancel(futures)
             del futures

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from ..lab import Result, logs_since, make_chunk, phase, wait_futures, worker_events
+from ..lab import Result, make_chunk, phase, wait_futures, worker_events
 from ..plugins.storage_guard import SPILL_GLOB, set_enabled
 
 VICTIM = "worker-2"
@@ -48,7 +48,6 @@ def _consumers(c, futures, tag: str):
 def run(lab, chunks: int = 0, chunk_mb: int = 32, deadline: float = 20) -> Result:
     r = Result("storage-loss")
     c = lab.client
-    project = lab.compose.project
     n = chunk_mb * 2**20 // 8
     if not chunks:  # 90% of worker-2's memory limit: well past its target, so it spills
         chunks = int(0.9 * lab.workers_by_name()[VICTIM]["memory_limit"] // (n * 8))
@@ -70,7 +69,7 @@ def run(lab, chunks: int = 0, chunk_mb: int = 32, deadline: float = 20) -> Resul
         alone = f"no result after {deadline:.0f} s (still {total.status})"
     except Exception as e:  # noqa: BLE001 - the failure is the lesson
         alone = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
-    retries = sum(logs_since(project, w, since).count("Worker stream died")
+    retries = sum(lab.resources.logs_since(w, since).count("Worker stream died")
                   for w in ("worker-1", "worker-3"))
     r.measurements.update({
         "spilled_on_worker2_bytes": spilled,

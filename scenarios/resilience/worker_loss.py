@@ -82,7 +82,12 @@ def run(lab, tasks: int = 120, seconds: float = 1.0) -> Result:
     })
     r.check(result == expected == baseline, f"result {result} != {expected}")
     r.check(len(lost) > 0, "keys held by worker-2 should have been lost and recomputed")
-    r.check(back[VICTIM]["address"] == before, "worker-2 should return at the same address")
+    if lab.resources.stable_addresses:  # Compose: fixed IPs; Swarm: a new task, a new IP
+        r.check(back[VICTIM]["address"] == before, "worker-2 should return at the same address")
+    else:
+        r.notes.append(f"{lab.resources.kind} gave the new worker-2 a new address "
+                       f"({before} -> {back[VICTIM]['address']}): workers=['worker-2'] still "
+                       "reaches it, since the scheduler matches restrictions by name too.")
     r.notes += [
         f"A SIGKILLed container closes its TCP connections at once: the scheduler removed "
         f"worker-2 {removed_at - killed_at:.2f} s after the kill. A worker cut off by the "

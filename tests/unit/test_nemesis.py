@@ -12,6 +12,8 @@ class StubResources(Resources):
     """Records the calls; a real backend would act on containers."""
 
     project = "stub"
+    kind = "stub"
+    stable_addresses = True
 
     def __init__(self):
         self.calls = []
@@ -40,6 +42,7 @@ class StubResources(Resources):
         self._call("recreate", service, tuple(overlays), tuple(sorted((env or {}).items())),
                    fresh_volume)
 
+    def container(self, service): raise LookupError("a stub has no containers")
     def state(self, service): return "running"
     def restarts(self, service): return 0
 
