@@ -25,7 +25,10 @@ def pytest_collection_modifyitems(items):
         if "docker_services" in item.fixturenames or "lab" in item.fixturenames:
             item.add_marker(pytest.mark.integration)
     # Docker-free tests first: quick feedback before the test cluster starts.
-    items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
+    # Then the Swarm tests, before the test cluster exists: leaving a swarm
+    # drops the DNS names on bridge networks that existed meanwhile (tests/swarm).
+    items.sort(key=lambda item: (item.get_closest_marker("integration") is not None,
+                                 "tests/swarm/" not in item.nodeid.replace("\\", "/")))
 
 
 @pytest.fixture(scope="session")

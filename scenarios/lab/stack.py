@@ -20,6 +20,7 @@ from pathlib import Path
 
 STACK_IMAGE = "dasklab/dask:stack"  # the lab's image plus scenarios/ (images/stack/)
 LAB_CODE = "/opt/dasklab/scenarios"
+RESTART_DELAY = "5s"  # Swarm's default; swarm-scale removes a retired worker within it
 
 # Kept as they are.
 KEPT = ("image", "command", "environment", "hostname", "healthcheck", "labels", "cap_drop",
@@ -29,8 +30,9 @@ KEPT = ("image", "command", "environment", "hostname", "healthcheck", "labels", 
 TRANSLATED = {
     "mem_limit": "deploy.resources.limits.memory",
     "pids_limit": "deploy.resources.limits.pids",
-    "restart": "deploy.restart_policy on-failure: a killed or crashed process is restarted, "
-               "a worker retired by Dask (exit 0) is not (swarm-scale)",
+    "restart": "deploy.restart_policy any, as unless-stopped: a nanny that closes itself "
+               "(exit 0, e.g. after losing the scheduler) must come back too; swarm-scale "
+               "removes a retired worker's service within the restart delay",
     "tmpfs": "a tmpfs mount of the same size (Swarm takes no uid or mode: Docker's 1777)",
     "volumes": "named volumes kept; bind-mounted files become Swarm configs; "
                "scenarios/ is baked into dasklab/dask:stack",
@@ -100,6 +102,23 @@ def _volumes(name: str, volumes: list[dict], configs: dict, stack: str,
     return mounts, used_configs, named
 
 
+def swarm_command(command: list[str]) -> list[str]:
+    """A worker advertises its overlay IP (eth0), not its name: Swarm's DNS
+    lists a task only once its healthcheck passes, but the worker registers
+    before that, and the scheduler's lookup of "worker-1" then fails
+    (gaierror in add_worker; measured: the worker then waits forever)."""
+    out = []
+    for arg in command:
+        if arg.startswith("--contact-address="):
+            continue
+        if arg.startswith("--listen-address="):
+            port = arg.rsplit(":", 1)[1]
+            out += ["--interface=eth0", f"--worker-port={port}"]
+            continue
+        out.append(arg)
+    return out
+
+
 def _service(name: str, svc: dict, dask_image: str, stack: str, root: Path,
              configs: dict, volumes: set[str]) -> dict:
     unknown = set(svc) - set(KEPT) - set(TRANSLATED) - set(DROPPED)
@@ -109,6 +128,8 @@ def _service(name: str, svc: dict, dask_image: str, stack: str, root: Path,
     out = {k: svc[k] for k in KEPT if svc.get(k) is not None}
     if out.get("image") == dask_image:
         out["image"] = STACK_IMAGE
+    if name.startswith("worker-"):
+        out["command"] = swarm_command(svc["command"])
     limits: dict = {}
     if "mem_limit" in svc:
         limits["memory"] = str(svc["mem_limit"])
@@ -118,7 +139,7 @@ def _service(name: str, svc: dict, dask_image: str, stack: str, root: Path,
         "replicas": 1,
         # This kernel has no IPVS: a virtual IP would not route (research §4.2).
         "endpoint_mode": "dnsrr",
-        "restart_policy": {"condition": "on-failure", "delay": "2s"},
+        "restart_policy": {"condition": "any", "delay": RESTART_DELAY},
     }
     if limits:
         deploy["resources"] = {"limits": limits}

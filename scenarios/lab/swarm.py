@@ -87,7 +87,8 @@ def ensure_swarm() -> bool:
                          "(`docker info`, `docker swarm leave --force`)")
     log("initialising a single-node swarm, manager on 127.0.0.1:2377 only")
     docker("swarm", "init", "--listen-addr", "127.0.0.1:2377", "--advertise-addr", "127.0.0.1")
-    docker("node", "update", "--label-add", f"{CREATED_LABEL}=true", "self")
+    node = docker("info", "--format", "{{.Swarm.NodeID}}")  # `node update` takes no "self"
+    docker("node", "update", "--label-add", f"{CREATED_LABEL}=true", node)
     return True
 
 
@@ -250,7 +251,8 @@ def up(workers: int = 3) -> None:
 
 def retire(values: dict[str, str], names: list[str]) -> dict:
     """Retire workers by name: Dask moves their data to the others first, then
-    closes them (each exits 0, which restart_policy on-failure leaves alone)."""
+    closes them. Their containers exit; Swarm would start them again after
+    the restart delay (5 s), so the caller removes their services at once."""
     from .connect import connect, scheduler_address, use_lab_config
 
     use_lab_config(values)
@@ -271,6 +273,7 @@ def scale(workers: int) -> None:
     if gone:
         log(f"retiring {', '.join(gone)} (their data moves to the others first)")
         retire(values, gone)
+        docker("service", "rm", *(f"{stack}_{n}" for n in gone))
     deploy(values, stack, workers)
     wait_ready(values, stack, workers).close()
 

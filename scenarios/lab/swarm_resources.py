@@ -120,7 +120,11 @@ class SwarmResources(Resources):
         return Attachment(network=f"{pid}:{iface}", ip="", aliases=(service,))
 
     def connect(self, service: str, attachment: Attachment) -> None:
+        import os
+
         pid, iface = attachment.network.split(":")
+        if not os.path.exists(f"/proc/{pid}"):
+            return  # the task exited (its nanny gave up) and Swarm started a new one
         subprocess.run(["nsenter", "-t", pid, "-n", "ip", "link", "set", iface, "up"],
                        check=True, capture_output=True)
 

@@ -84,6 +84,9 @@ def run(lab, chunks: int = 0, chunk_mb: int = 32, deadline: float = 20) -> Resul
     lab.wait_new_process(VICTIM, old_dir, timeout=60)
 
     phase("part 2: the same loss with the storage guard on")
+    # Read again: where the resource manager gives a restarted container a
+    # new address (Swarm), worker-2 is no longer where part 1 found it.
+    address = lab.workers_by_name()[VICTIM]["address"]
     tag = f"guarded-{int(time.time() * 1000)}"
     futures, spilled = _spill_on_victim(lab, chunks, n, tag)
     lab.faults.wiped(VICTIM, SPILL_GLOB)
