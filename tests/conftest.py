@@ -119,7 +119,8 @@ def fake_scenario(monkeypatch, tmp_path):
         module.run = run
         monkeypatch.setitem(sys.modules, module.__name__, module)
         monkeypatch.setitem(registry.SCENARIOS, name,
-                            registry.Scenario(name, module.__name__, "a test's own scenario"))
+                            registry.Scenario(name, module.__name__, "a test's own scenario",
+                                              needs=frozenset()))
         monkeypatch.setattr("scenarios.lab.evidence.EVIDENCE", tmp_path)
         return tmp_path
 

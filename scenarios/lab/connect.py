@@ -259,6 +259,19 @@ def open_lab(project: str | None = None) -> Lab:
 BACKENDS = ("compose", "swarm", "none")
 
 
+def ship_lab_code() -> None:
+    """Send the lab's functions by value (cloudpickle) instead of by reference.
+    For a cluster the lab did not start (DASKLAB_BACKEND=none): its workers
+    lack the `scenarios` package that the lab's images carry. distributed
+    pickles by value only functions whose own module is registered, so every
+    loaded scenarios.* module is (call it after importing the scenario)."""
+    import cloudpickle
+
+    for name in [m for m in sys.modules if m == "scenarios" or m.startswith("scenarios.")]:
+        if name not in cloudpickle.list_registry_pickle_by_value():
+            cloudpickle.register_pickle_by_value(sys.modules[name])
+
+
 def backend_name() -> str:
     """DASKLAB_BACKEND; by default "compose", or "none" when DASKLAB_SCHEDULER
     points elsewhere (a cluster the lab did not start: no faults there)."""

@@ -184,7 +184,8 @@ def dask_cluster(services: dict, values: dict[str, str], image: str, workers: in
 def manifests(values: dict[str, str], image: str, workers: int = 3) -> dict[str, list[dict]]:
     from .compose import Compose
 
-    services = Compose(project=NAME, files=tuple(compose_files(values))).config()["services"]
+    services = Compose(project=NAME, files=tuple(compose_files(values)),
+                       env=values).config()["services"]
     if values.get("STORE_BACKEND", "garage") != "garage":
         raise ManifestError("the manifests carry the Garage store; STORE_BACKEND=minio is "
                             "not translated (use MinIO's own operator or chart)")

@@ -11,6 +11,8 @@ from __future__ import annotations
 WORKERS = ("worker-1", "worker-2", "worker-3")
 
 NEEDS = {
+    "lab-code": "the lab's code (the `scenarios` package) on the scheduler and workers: "
+                "the lab's images carry it (dasklab/dask:stack for other clusters)",
     "store": "the lab's S3 store (the bucket DASKLAB_BUCKET answering at the S3 endpoint)",
     "named-workers": "workers named worker-1, worker-2 and worker-3",
     "containers": "a resource manager the lab drives, for faults and volumes (Compose, or "
@@ -26,6 +28,8 @@ def provided(lab) -> set[str]:
 
     have = set()
     resources = getattr(lab, "resources", None)
+    if resources is not None or _cluster_has_code(lab.client):
+        have.add("lab-code")  # the lab's own clusters run its images
     if resources is not None:
         have.add("containers")
         if resources.kind == "compose":
@@ -38,6 +42,20 @@ def provided(lab) -> set[str]:
     if bucket_ready(lab.settings):
         have.add("store")
     return have
+
+
+def _has_code() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("scenarios") is not None
+
+
+def _cluster_has_code(client) -> bool:
+    """Sent by value (registry.run ships the lab's code first for such clusters)."""
+    try:
+        return client.run_on_scheduler(_has_code) and all(client.run(_has_code).values())
+    except Exception:  # noqa: BLE001 - cannot tell: treat as missing
+        return False
 
 
 def unmet(needs: frozenset[str], have: set[str]) -> list[str]:

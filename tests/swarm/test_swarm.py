@@ -101,10 +101,25 @@ def test_tour_worker_loss_and_a_data_scenario_pass_unchanged(lab):
         assert r.verdict == "pass", (name, r.notes, r.error)
 
 
-def test_scenario_that_needs_compose_is_skipped_with_the_reason(lab):
+def test_scenario_that_needs_compose_is_skipped_with_the_reason(lab, monkeypatch):
     r = registry.run("spill", lab)
     assert r.verdict == "skip"
     assert any("Compose cluster itself" in note for note in r.notes)
+    # The same stack as "any Dask cluster" (DASKLAB_SCHEDULER, no resource
+    # manager): what needs no faults runs, what needs them is skipped.
+    from scenarios.lab import open_lab
+    from scenarios.lab.connect import scheduler_address
+
+    monkeypatch.setenv("DASKLAB_SCHEDULER", scheduler_address(lab.settings))
+    monkeypatch.delenv("DASKLAB_BACKEND")
+    plain = open_lab(project=STACK)
+    try:
+        assert plain.backend == "none" and plain.faults is None
+        assert registry.run("find-data", plain).verdict == "pass"
+        r = registry.run("worker-loss", plain)
+        assert r.verdict == "skip" and len(r.notes) == 1 and "resource manager" in r.notes[0]
+    finally:
+        plain.close()
 
 
 def test_graceful_scale_down_keeps_held_results(lab):

@@ -1,0 +1,55 @@
+"""Unit tests: each scenario states what it needs; against a cluster that
+lacks it the scenario is skipped with the reason, before it starts."""
+
+import pytest
+
+from scenarios import registry
+from scenarios.lab import Result, needs
+from scenarios.lab.connect import backend_name
+from scenarios.lab.settings import SettingsError
+
+
+def test_every_scenario_names_only_known_needs():
+    for scenario in registry.SCENARIOS.values():
+        assert scenario.needs <= set(needs.NEEDS), scenario.name
+    # The ones that inject faults say so.
+    for name in ("worker-loss", "storage-loss", "partition", "chaos", "scoring"):
+        assert "containers" in registry.SCENARIOS[name].needs, name
+
+
+def test_a_scenario_is_skipped_with_the_reason_and_never_started(monkeypatch, fake_scenario):
+    started = []
+    fake_scenario("needy", lambda lab: started.append(1) or Result("needy"))
+    monkeypatch.setitem(registry.SCENARIOS, "needy", registry.Scenario(
+        "needy", registry.SCENARIOS["needy"].module, "test",
+        needs=frozenset({"store", "containers"})))
+    monkeypatch.setattr(needs, "provided", lambda lab: {"store"})
+    r = registry.run("needy", object())
+    assert r.verdict == "skip" and not r.passed and not started
+    assert r.notes == ["needs " + needs.NEEDS["containers"]]
+
+
+def test_a_scenario_runs_when_its_needs_are_met(monkeypatch, fake_scenario):
+    fake_scenario("needy", lambda lab: Result("needy"))
+    monkeypatch.setitem(registry.SCENARIOS, "needy", registry.Scenario(
+        "needy", registry.SCENARIOS["needy"].module, "test", needs=frozenset({"store"})))
+    monkeypatch.setattr(needs, "provided", lambda lab: {"store", "compose"})
+    assert registry.run("needy", object()).verdict == "pass"
+
+
+def test_an_unknown_need_is_an_error_not_a_skip():
+    with pytest.raises(ValueError, match="unknown needs"):
+        needs.unmet(frozenset({"gpu"}), set())
+
+
+def test_backend_defaults_and_bad_values(monkeypatch):
+    monkeypatch.delenv("DASKLAB_BACKEND", raising=False)
+    monkeypatch.delenv("DASKLAB_SCHEDULER", raising=False)
+    assert backend_name() == "compose"
+    monkeypatch.setenv("DASKLAB_SCHEDULER", "tcp://10.1.2.3:8786")
+    assert backend_name() == "none"  # a cluster the lab did not start: no faults there
+    monkeypatch.setenv("DASKLAB_BACKEND", "swarm")
+    assert backend_name() == "swarm"
+    monkeypatch.setenv("DASKLAB_BACKEND", "k8s")
+    with pytest.raises(SettingsError, match="DASKLAB_BACKEND='k8s'.*compose, swarm, none"):
+        backend_name()
