@@ -73,6 +73,7 @@ swarm-up: prereqs images ## The lab as a Swarm stack (single-node swarm on loopb
 	@$(PY) -m scenarios.lab.swarm up $(ARGS)
 
 swarm-scale: venv env ## Scale the stack's workers to N, retiring the removed ones first (make swarm-scale N=2)
+	@[ -n "$(N)" ] || { echo "usage: make swarm-scale N=<number of workers>" >&2; exit 2; }
 	@$(PY) -m scenarios.lab.swarm scale $(N)
 
 swarm-down: venv env ## Remove the stack and its volumes; leave the swarm if swarm-up made it

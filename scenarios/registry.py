@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -163,15 +164,18 @@ def run(name: str, lab, **params) -> Result:
     A scenario whose needs this cluster does not meet is not started: `skip`.
     Faults the nemesis injected meanwhile are recorded in the result. On any
     verdict but pass, evidence (logs, ps, cluster dump) is saved."""
-    from .lab import faults, progress
-
-    from .lab.needs import provided, unmet
+    from .lab.connect import lab_code_by_value
 
     mod = module(name)
-    if getattr(lab, "backend", None) == "none":
-        from .lab.connect import ship_lab_code
+    shipping = lab_code_by_value() if getattr(lab, "backend", None) == "none" else nullcontext()
+    with shipping:
+        return _run(name, mod, lab, params)
 
-        ship_lab_code()
+
+def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
+    from .lab import faults, progress
+    from .lab.needs import provided, unmet
+
     progress.configure(name=name)
     reasons = unmet(SCENARIOS[name].needs, provided(lab)) if SCENARIOS[name].needs else []
     if reasons:
@@ -187,7 +191,7 @@ def run(name: str, lab, **params) -> Result:
     result.seconds = time.monotonic() - start
     result.faults = faults.records_since(nemesis, mark, wall)
     progress.phase(f"done: {result.verdict}")
-    if not result.passed:
+    if result.verdict != SKIP and not result.passed:
         from .lab.evidence import save
 
         result.evidence = save(lab, name)

@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -259,17 +260,28 @@ def open_lab(project: str | None = None) -> Lab:
 BACKENDS = ("compose", "swarm", "none")
 
 
-def ship_lab_code() -> None:
-    """Send the lab's functions by value (cloudpickle) instead of by reference.
-    For a cluster the lab did not start (DASKLAB_BACKEND=none): its workers
-    lack the `scenarios` package that the lab's images carry. distributed
-    pickles by value only functions whose own module is registered, so every
-    loaded scenarios.* module is (call it after importing the scenario)."""
+@contextmanager
+def lab_code_by_value():
+    """Send the lab's functions by value (cloudpickle) instead of by reference,
+    while the block runs. For a cluster the lab did not start
+    (DASKLAB_BACKEND=none): its workers lack the `scenarios` package that the
+    lab's images carry. distributed pickles by value only functions whose own
+    module is registered, so every loaded scenarios.* module is (enter it after
+    importing the scenario). Scoped, not process-wide: by value, a function
+    drags its module's globals along (a lock cannot travel), which the lab's
+    own clusters never need."""
     import cloudpickle
 
+    registered = []
     for name in [m for m in sys.modules if m == "scenarios" or m.startswith("scenarios.")]:
         if name not in cloudpickle.list_registry_pickle_by_value():
             cloudpickle.register_pickle_by_value(sys.modules[name])
+            registered.append(name)
+    try:
+        yield
+    finally:
+        for name in registered:
+            cloudpickle.unregister_pickle_by_value(sys.modules[name])
 
 
 def backend_name() -> str:

@@ -53,3 +53,25 @@ def test_backend_defaults_and_bad_values(monkeypatch):
     monkeypatch.setenv("DASKLAB_BACKEND", "k8s")
     with pytest.raises(SettingsError, match="DASKLAB_BACKEND='k8s'.*compose, swarm, none"):
         backend_name()
+
+
+def test_lab_code_goes_by_value_only_while_a_scenario_runs_on_a_foreign_cluster(fake_scenario):
+    import cloudpickle
+
+    seen = []
+
+    def run(lab):
+        seen.append(sorted(m for m in cloudpickle.list_registry_pickle_by_value()
+                           if m.startswith("scenarios")))
+        return Result("foreign")
+
+    fake_scenario("foreign", run)
+
+    class Foreign:
+        backend = "none"
+
+    assert registry.run("foreign", Foreign()).verdict == "pass"
+    assert "scenarios.lab.datasets" in seen[0] or "scenarios.registry" in seen[0]
+    # Afterwards nothing stays registered: by value, a function drags its
+    # module's globals along, which the lab's own clusters must never pay for.
+    assert not [m for m in cloudpickle.list_registry_pickle_by_value() if m.startswith("scenarios")]
