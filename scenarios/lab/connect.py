@@ -246,6 +246,13 @@ def open_lab(project: str | None = None) -> Lab:
     # Same S3 variables as the containers, with the published endpoint: s3fs
     # and pandas on the client need no storage_options either.
     os.environ.update(host_s3_env(values))
+    # fsspec caches filesystems by their arguments, not by the AWS_* variables
+    # they read: dd.read_parquet("s3://...") would reuse one made for another
+    # lab's endpoint earlier in this process (the tests open a Swarm lab, then
+    # the Compose one).
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
     backend = backend_name()
     resources = None
     if backend == "swarm":
