@@ -43,7 +43,7 @@ _EXPORTS = {
     "cluster": ["ComposeCluster", "ComposeAdaptive"],
     "reports": ["report_path", "REPORTS"],
     "worker_containers": ["WorkerStartError"],
-    "docker_api": ["docker_client", "container", "volume_at", "logs_since", "image_present",
+    "docker_api": ["docker_client", "container", "volume_of", "output_since", "image_present",
                    "project_containers", "container_cpu_s"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

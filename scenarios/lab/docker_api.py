@@ -30,12 +30,23 @@ def container(project: str, service: str):
     return found[0]
 
 
-def volume_at(project: str, service: str, path: str = "/data") -> str | None:
-    """Name of the named volume mounted at `path` in the service's container."""
-    for mount in container(project, service).attrs["Mounts"]:
+def volume_of(container, path: str = "/data") -> str | None:
+    """Name of the named volume mounted at `path` in a container."""
+    for mount in container.attrs["Mounts"]:
         if mount.get("Destination") == path:
             return mount.get("Name") or mount.get("Source")
     return None
+
+
+def endpoint(container, network: str, keep_ip: bool = True) -> tuple[str, tuple[str, ...]]:
+    """(ip, aliases) of the container on `network`: enough to connect it again
+    at the same address under the same names. The ip is the fixed one if set,
+    else the current one when `keep_ip` (only networks with a user subnet
+    accept it back), else ''. Docker adds the short id as an alias itself."""
+    ep = container.attrs["NetworkSettings"]["Networks"].get(network) or {}
+    ip = (ep.get("IPAMConfig") or {}).get("IPv4Address") or (
+        ep.get("IPAddress", "") if keep_ip else "")
+    return ip, tuple(a for a in ep.get("Aliases") or [] if a != container.id[:12])
 
 
 def image_present(tag: str) -> bool:
@@ -48,10 +59,10 @@ def image_present(tag: str) -> bool:
         return False
 
 
-def logs_since(project: str, service: str, since: float) -> str:
-    """The container's own output since `since` (a time.time()). Some Dask
+def output_since(container, since: float) -> str:
+    """A container's own output since `since` (a time.time()). Some Dask
     messages (distributed.spill's) never reach client.get_worker_logs."""
-    return container(project, service).logs(since=int(since)).decode(errors="replace")
+    return container.logs(since=int(since)).decode(errors="replace")
 
 
 def container_cpu_s(project: str, service: str) -> float:

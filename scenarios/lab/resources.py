@@ -41,15 +41,11 @@ class Resources(ABC):
 
     def volume(self, service: str, path: str = "/data") -> str | None:
         """Name of the named volume mounted at `path` in the service's container."""
-        for mount in self.container(service).attrs["Mounts"]:
-            if mount.get("Destination") == path:
-                return mount.get("Name") or mount.get("Source")
-        return None
+        return docker_api.volume_of(self.container(service), path)
 
     def logs_since(self, service: str, since: float) -> str:
-        """The container's own output since `since` (a time.time()). Some Dask
-        messages (distributed.spill's) never reach client.get_worker_logs."""
-        return self.container(service).logs(since=int(since)).decode(errors="replace")
+        """The container's own output since `since` (a time.time())."""
+        return docker_api.output_since(self.container(service), since)
 
     @abstractmethod
     def kill(self, service: str) -> None:
@@ -150,20 +146,18 @@ class ComposeResources(Resources):
     def unpause(self, service: str) -> None:
         self.container(service).unpause()
 
-    def _network(self, container: Any) -> tuple[str, dict]:
+    def _network(self, container: Any) -> str:
         networks = container.attrs["NetworkSettings"]["Networks"]
         name = f"{self.project}_dask"
         if name not in networks:
             raise LookupError(f"{container.name} is not on network {name} (it is on "
                               f"{sorted(networks) or 'none'})")
-        return name, networks[name]
+        return name
 
     def disconnect(self, service: str) -> Attachment:
         container = self.container(service)
-        name, net = self._network(container)
-        ip = (net.get("IPAMConfig") or {}).get("IPv4Address") or net["IPAddress"]
-        aliases = tuple(a for a in (net.get("Aliases") or [])
-                        if a != container.id[:12])  # Docker adds the short id itself
+        name = self._network(container)
+        ip, aliases = docker_api.endpoint(container, name)
         docker_api.docker_client().networks.get(name).disconnect(container)
         return Attachment(network=name, ip=ip, aliases=aliases or (service,))
 
@@ -184,7 +178,7 @@ class ComposeResources(Resources):
         compose = Compose(project=self.project, files=self.compose.files + tuple(overlays),
                           root=self.compose.root, env={**self.compose.env, **(env or {})})
         if fresh_volume:
-            volume = docker_api.volume_at(self.project, service)
+            volume = self.volume(service)
             compose.run("rm", "--stop", "--force", service)
             if volume:
                 docker_api.docker_client().volumes.get(volume).remove()

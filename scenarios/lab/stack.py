@@ -82,8 +82,8 @@ def _bytes(text: str) -> int:
     return int(text[:-1]) * units[unit] if unit in units else int(text)
 
 
-def _volumes(name: str, volumes: list[dict], configs: dict, stack: str,
-             root: Path) -> tuple[list[dict], list[dict], set[str]]:
+def _volumes(name: str, volumes: list[dict], configs: dict,
+             stack: str) -> tuple[list[dict], list[dict], set[str]]:
     mounts, used_configs, named = [], [], set()
     for v in volumes:
         if v["type"] == "volume":
@@ -119,8 +119,8 @@ def swarm_command(command: list[str]) -> list[str]:
     return out
 
 
-def _service(name: str, svc: dict, dask_image: str, stack: str, root: Path,
-             configs: dict, volumes: set[str]) -> dict:
+def _service(name: str, svc: dict, dask_image: str, stack: str, configs: dict,
+             volumes: set[str]) -> dict:
     unknown = set(svc) - set(KEPT) - set(TRANSLATED) - set(DROPPED)
     if unknown:
         raise StackError(f"{name}: the stack generator does not know {sorted(unknown)}: "
@@ -147,7 +147,7 @@ def _service(name: str, svc: dict, dask_image: str, stack: str, root: Path,
         # Its volume lives on one node: keep it there (the manager).
         deploy["placement"] = {"constraints": ["node.role == manager"]}
     out["deploy"] = deploy
-    mounts, used_configs, named = _volumes(name, svc.get("volumes") or [], configs, stack, root)
+    mounts, used_configs, named = _volumes(name, svc.get("volumes") or [], configs, stack)
     mounts += [_tmpfs(spec) for spec in svc.get("tmpfs") or []]
     if mounts:
         out["volumes"] = mounts
@@ -179,7 +179,7 @@ def _workers(services: dict, count: int) -> dict:
     return out
 
 
-def generate(rendered: dict, dask_image: str, stack: str, workers: int, root: Path) -> dict:
+def generate(rendered: dict, dask_image: str, stack: str, workers: int) -> dict:
     """The stack file for `docker stack deploy`, from `docker compose config
     --format json` of the lab's compose files."""
     if workers < 1:
@@ -188,7 +188,7 @@ def generate(rendered: dict, dask_image: str, stack: str, workers: int, root: Pa
     others = {n: s for n, s in services.items() if not n.startswith("worker-")}
     configs: dict = {}
     volumes: set[str] = set()
-    out = {name: _service(name, svc, dask_image, stack, root, configs, volumes)
+    out = {name: _service(name, svc, dask_image, stack, configs, volumes)
            for name, svc in {**others, **_workers(services, workers)}.items()}
     return {
         "version": "3.9",

@@ -26,6 +26,7 @@ from typing import Any
 
 from . import docker_api
 from .resources import Attachment, Resources
+from .swarm import docker
 
 
 class SwarmResources(Resources):
@@ -62,14 +63,8 @@ class SwarmResources(Resources):
         wait_until(fresh, timeout, f"a running task of {self._service(service)}",
                    interval=0.5, state=lambda: self.state(service))
 
-    def _docker(self, *args: str) -> None:
-        proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=180)
-        if proc.returncode != 0:
-            raise RuntimeError(f"`docker {' '.join(args)}` exited {proc.returncode}: "
-                               f"{proc.stderr.strip()}")
-
     def _replicas(self, service: str, n: int) -> None:
-        self._docker("service", "scale", "--detach", f"{self._service(service)}={n}")
+        docker("service", "scale", "--detach", f"{self._service(service)}={n}", timeout=180)
 
     def kill(self, service: str) -> None:
         self.container(service).kill()
@@ -86,7 +81,7 @@ class SwarmResources(Resources):
     def restart(self, service: str) -> None:
         old = self.container(service).id
         # A new task replaces the old one (stopped gracefully): same volume.
-        self._docker("service", "update", "--force", "--detach", self._service(service))
+        docker("service", "update", "--force", "--detach", self._service(service), timeout=180)
         self._wait_running(service, old)
 
     def pause(self, service: str) -> None:

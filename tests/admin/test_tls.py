@@ -18,7 +18,7 @@ import pytest
 from scenarios.admin import certs
 from scenarios.lab.compose import Compose, side_env
 from scenarios.lab.connect import wait_until
-from scenarios.lab.docker_api import container, logs_since
+from scenarios.lab.docker_api import container, output_since
 from scenarios.lab.settings import CERTS, ROOT, compose_files
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ def _security(ca=None, cert_dir=None):
 
 
 def _logged(service: str, since: float, *needles: str) -> str:
-    return wait_until(lambda: (text := logs_since(PROJECT, service, since)) and
+    return wait_until(lambda: (text := output_since(container(PROJECT, service), since)) and
                       all(n in text for n in needles) and text,
                       30, f"{service} to log {needles}")
 

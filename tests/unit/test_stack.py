@@ -23,7 +23,7 @@ def rendered() -> dict:
 
 
 def generate(rendered, workers=3):
-    return stack.generate(rendered, IMAGE, "unit", workers, settings.ROOT)
+    return stack.generate(rendered, IMAGE, "unit", workers)
 
 
 def test_every_compose_service_is_in_the_stack_or_skipped_with_a_reason(rendered):
