@@ -34,14 +34,36 @@ def provided(lab) -> set[str]:
         have.add("containers")
         if resources.kind == "compose":
             have.add("compose")
-    try:
-        if set(WORKERS) <= set(lab.workers_by_name()):
-            have.add("named-workers")
-    except Exception:  # noqa: BLE001 - no answer: the scenario's own error will say more
-        pass
+    if _named_workers(lab):
+        have.add("named-workers")
     if bucket_ready(lab.settings):
         have.add("store")
     return have
+
+
+def _named_workers(lab, timeout: float = 60) -> bool:
+    """worker-1..3 registered. On the lab's own clusters (or where some
+    worker-N is already there) a worker may be coming back from the previous
+    scenario's fault: wait for it, bounded, rather than skip."""
+    from .connect import wait_until
+
+    def names() -> set[str]:
+        try:
+            return set(lab.workers_by_name())
+        except Exception:  # noqa: BLE001 - no answer yet
+            return set()
+
+    seen = names()
+    if set(WORKERS) <= seen:
+        return True
+    if getattr(lab, "resources", None) is None and not any(n in WORKERS for n in seen):
+        return False  # a cluster with other names: nothing to wait for
+    try:
+        wait_until(lambda: set(WORKERS) <= names(), timeout, "worker-1..3 to register",
+                   interval=0.5, state=lambda: sorted(names()))
+        return True
+    except TimeoutError:
+        return False
 
 
 def _has_code() -> bool:
