@@ -23,7 +23,11 @@ class Scenario:
 
 
 STORE, NAMED, CONTAINERS, COMPOSE = "store", "named-workers", "containers", "compose"
-CODE = "lab-code"
+
+
+def needs(*extra: str) -> frozenset[str]:
+    """The lab's code on the cluster (every scenario but `tour` needs it), plus `extra`."""
+    return frozenset({"lab-code", *extra})
 
 
 # Course section -> its scenarios, in teaching order.
@@ -36,107 +40,107 @@ SECTIONS: dict[str, list[Scenario]] = {
         Scenario("environment", "scenarios.basics.environment",
                  "A module the workers lack; PipInstall vs upload_file vs image, timed; "
                  "version drift",
-                 needs=frozenset({CODE, COMPOSE})),
+                 needs=needs(COMPOSE)),
         Scenario("manual", "scenarios.basics.manual",
                  "The simplest cluster by hand: docker run a scheduler and two workers, "
                  "compute, tear down; what Compose adds",
-                 needs=frozenset({CODE, COMPOSE})),
+                 needs=needs(COMPOSE)),
         Scenario("sizing", "scenarios.basics.sizing",
                  "Same cores and memory as 1x6, 3x2, 6x1: threads vs processes on "
                  "GIL-bound and NumPy work; the largest object that fits",
-                 needs=frozenset({CODE, COMPOSE})),
+                 needs=needs(COMPOSE)),
         Scenario("scaling", "scenarios.basics.scaling",
                  "ComposeCluster: scale 3 -> 5 -> 2 with results held (none recomputed), "
                  "then adapt to a queue and back; PNG timeline",
-                 needs=frozenset({CODE, COMPOSE})),
+                 needs=needs(COMPOSE)),
     ],
     "Tasks and seeing them": [
         Scenario("tasks", "scenarios.tasks.policies",
                  "Submit/map/compute/persist, priorities, restrictions, resources, retries, "
                  "queuing: each proven from the cluster",
-                 needs=frozenset({CODE, NAMED, COMPOSE})),
+                 needs=needs(NAMED, COMPOSE)),
         Scenario("find-data", "scenarios.tasks.find_data",
                  "A second client finds published data: who_has/has_what, processing, story, "
                  "task stream, metadata, a state dump"),
         Scenario("dashboard", "scenarios.tasks.dashboard",
                  "The dashboard's pages in a real headless Chromium: rendered, screenshotted; "
                  "Prometheus metrics",
-                 needs=frozenset({CODE, NAMED, CONTAINERS})),
+                 needs=needs(NAMED, CONTAINERS)),
     ],
     "Best practices and debugging": [
         Scenario("debugging", "scenarios.debugging.diagnose",
                  "One bad record found three ways (traceback, local re-run, story and logs); "
                  "pdb; remote debugging; profiler; an offline report",
-                 needs=frozenset({CODE, NAMED, COMPOSE})),
+                 needs=needs(NAMED, COMPOSE)),
         Scenario("best-practices", "scenarios.debugging.practices",
                  "Each anti-pattern beside its fix, measured: tiny tasks, embedded objects, "
                  "compute in a loop, gather, big partitions, no persist",
-                 needs=frozenset({CODE, NAMED})),
+                 needs=needs(NAMED)),
     ],
     "Distributed data": [
         Scenario("source-data", "scenarios.data.source_data",
                  "Client reads and ships data vs workers read from S3; the local-path trap",
-                 needs=frozenset({CODE, STORE})),
+                 needs=needs(STORE)),
         Scenario("scatter", "scenarios.data.scatter",
                  "Embedding a large object vs scatter vs broadcast; scattered data dies with "
                  "its worker",
-                 needs=frozenset({CODE, NAMED, CONTAINERS})),
+                 needs=needs(NAMED, CONTAINERS)),
         Scenario("worker-local", "scenarios.data.worker_local",
                  "Data on one worker's volume: pinned by name, invisible elsewhere, survives "
                  "restart, not volume loss",
-                 needs=frozenset({CODE, NAMED, CONTAINERS})),
+                 needs=needs(NAMED, CONTAINERS)),
         Scenario("output", "scenarios.data.output",
                  "Workers write in parallel vs gather and write from the client; no partial "
                  "or duplicate objects",
-                 needs=frozenset({CODE, STORE})),
+                 needs=needs(STORE)),
     ],
     "Resource usage and resilience": [
         Scenario("spill", "scenarios.resilience.spill",
                  "Twice the memory target: spill to each worker's volume, pause, disk full, "
                  "max-spill",
-                 needs=frozenset({CODE, NAMED, COMPOSE})),
+                 needs=needs(NAMED, COMPOSE)),
         Scenario("stealing", "scenarios.resilience.stealing",
                  "Tasks piled on worker-1: steal events, per-worker split, vs strict placement",
-                 needs=frozenset({CODE, NAMED})),
+                 needs=needs(NAMED)),
         Scenario("worker-loss", "scenarios.resilience.worker_loss",
                  "Kill worker-2 half way: detection, lost keys recomputed, KilledWorker",
-                 needs=frozenset({CODE, NAMED, CONTAINERS})),
+                 needs=needs(NAMED, CONTAINERS)),
         Scenario("storage-loss", "scenarios.resilience.storage_loss",
                  "worker-2's spill directory wiped mid-job: Dask alone hangs; the lab's guard "
                  "recovers",
-                 needs=frozenset({CODE, NAMED, CONTAINERS})),
+                 needs=needs(NAMED, CONTAINERS)),
         Scenario("scheduler-loss", "scenarios.resilience.scheduler_loss",
                  "The scheduler killed, then crashed, mid-job: futures cancelled, datasets "
                  "gone, workers restarted, store outputs intact",
-                 needs=frozenset({CODE, STORE, NAMED, CONTAINERS})),
+                 needs=needs(STORE, NAMED, CONTAINERS)),
         Scenario("partition", "scenarios.resilience.partition",
                  "worker-2 cut off the network mid-job: detected by the TCP timeout, work "
                  "recomputed, rejoins at the same address",
-                 needs=frozenset({CODE, NAMED, CONTAINERS})),
+                 needs=needs(NAMED, CONTAINERS)),
         Scenario("chaos", "scenarios.resilience.chaos",
                  "A seeded run of random faults under a job that writes to the store: "
                  "correct or a clear error, never wrong, hung or partial",
-                 needs=frozenset({CODE, STORE, NAMED, CONTAINERS})),
+                 needs=needs(STORE, NAMED, CONTAINERS)),
         Scenario("store-outage", "scenarios.resilience.store_outage",
                  "The object store frozen, then stopped, under writes: stall vs task error, "
                  "no partial object, incomplete uploads cleaned",
-                 needs=frozenset({CODE, STORE, CONTAINERS})),
+                 needs=needs(STORE, CONTAINERS)),
     ],
     "Additional admin concerns: security, tagging and costs": [
         Scenario("security", "scenarios.admin.security",
                  "The admin's audit (ports, users, capabilities, read-only roots, secrets, TLS); "
                  "least-privilege S3 keys refused; a submit that runs in the scheduler",
-                 needs=frozenset({CODE, STORE, COMPOSE})),
+                 needs=needs(STORE, COMPOSE)),
         Scenario("costs", "scenarios.admin.costs",
                  "Two tagged workloads: CPU-s, GiB-s and bytes per tag from Dask's span metrics, "
                  "checked with Docker's CPU accounting; a cost per tag",
-                 needs=frozenset({CODE, NAMED, COMPOSE})),
+                 needs=needs(NAMED, COMPOSE)),
     ],
     "Use case: batch ML scoring": [
         Scenario("scoring", "scenarios.scoring.scoring",
                  "Data and models in the store; five ways to run inference, measured and "
                  "killed; dependencies; verified output; batch-size curve (PNG)",
-                 needs=frozenset({CODE, STORE, NAMED, CONTAINERS})),
+                 needs=needs(STORE, NAMED, CONTAINERS)),
     ],
 }
 

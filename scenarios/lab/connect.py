@@ -155,6 +155,11 @@ class Lab:
     def __post_init__(self) -> None:
         if self.resources is None and self.backend == "compose":
             self.resources = ComposeResources(self.compose)
+        elif self.resources is None and self.backend == "swarm":
+            from .swarm import stack_name
+            from .swarm_resources import SwarmResources
+
+            self.resources = SwarmResources(stack_name())
         if self.faults is None and self.resources is not None:
             self.faults = Nemesis(self.resources)
 
@@ -253,15 +258,9 @@ def open_lab(project: str | None = None) -> Lab:
     import s3fs
 
     s3fs.S3FileSystem.clear_instance_cache()
-    backend = backend_name()
-    resources = None
-    if backend == "swarm":
-        from .swarm import stack_name
-        from .swarm_resources import SwarmResources
-
-        resources = SwarmResources(stack_name())
+    backend = backend_name()  # a bad value exits 2 before any connection is tried
     return Lab(client=connect(scheduler_address(values)), settings=values, compose=compose,
-               backend=backend, resources=resources)
+               backend=backend)
 
 
 BACKENDS = ("compose", "swarm", "none")

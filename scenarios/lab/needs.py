@@ -45,24 +45,15 @@ def _named_workers(lab, timeout: float = 60) -> bool:
     """worker-1..3 registered. On the lab's own clusters (or where some
     worker-N is already there) a worker may be coming back from the previous
     scenario's fault: wait for it, bounded, rather than skip."""
-    from .connect import wait_until
-
-    def names() -> set[str]:
-        try:
-            return set(lab.workers_by_name())
-        except Exception:  # noqa: BLE001 - no answer yet
-            return set()
-
-    seen = names()
-    if set(WORKERS) <= seen:
-        return True
-    if getattr(lab, "resources", None) is None and not any(n in WORKERS for n in seen):
-        return False  # a cluster with other names: nothing to wait for
     try:
-        wait_until(lambda: set(WORKERS) <= names(), timeout, "worker-1..3 to register",
-                   interval=0.5, state=lambda: sorted(names()))
+        seen = set(lab.workers_by_name())
+        if set(WORKERS) <= seen:
+            return True
+        if getattr(lab, "resources", None) is None and not seen & set(WORKERS):
+            return False  # a cluster with other names: nothing to wait for
+        lab.wait_for_workers(set(WORKERS), timeout)
         return True
-    except TimeoutError:
+    except Exception:  # noqa: BLE001 - timed out or no answer: not met
         return False
 
 

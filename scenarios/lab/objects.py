@@ -18,7 +18,8 @@ class StoreDown(RuntimeError):
     pass
 
 
-def minio_client(values: dict[str, str] | None = None, secret: str | None = None):
+def minio_client(values: dict[str, str] | None = None, secret: str | None = None,
+                 http_client=None):
     """A minio SDK client for the store's published port. `region=` is needed:
     without it the SDK asks the store for the bucket's region first."""
     from minio import Minio
@@ -27,7 +28,7 @@ def minio_client(values: dict[str, str] | None = None, secret: str | None = None
     url = urlparse(env["AWS_ENDPOINT_URL"])
     return Minio(url.netloc, access_key=env["AWS_ACCESS_KEY_ID"],
                  secret_key=secret or env["AWS_SECRET_ACCESS_KEY"],
-                 secure=url.scheme == "https", region=REGION)
+                 secure=url.scheme == "https", region=REGION, http_client=http_client)
 
 
 def ensure_bucket(client, bucket: str) -> bool:
@@ -43,17 +44,11 @@ def bucket_ready(values: dict[str, str]) -> bool:
     """The lab's bucket answers at the host's S3 endpoint (for polling: any
     error is a "not yet", each try bounded to a few seconds)."""
     import urllib3
-    from minio import Minio
 
-    env = host_s3_env(values)
-    url = urlparse(env["AWS_ENDPOINT_URL"])
     http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=5),
                                retries=urllib3.Retry(total=0))
-    client = Minio(url.netloc, access_key=env["AWS_ACCESS_KEY_ID"],
-                   secret_key=env["AWS_SECRET_ACCESS_KEY"], secure=url.scheme == "https",
-                   region=REGION, http_client=http)
     try:
-        return client.bucket_exists(values["DASKLAB_BUCKET"])
+        return minio_client(values, http_client=http).bucket_exists(values["DASKLAB_BUCKET"])
     except Exception:  # noqa: BLE001 - down, refusing, not initialised: not ready
         return False
 

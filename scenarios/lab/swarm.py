@@ -189,7 +189,7 @@ def worker_services(stack: str) -> list[str]:
 def wait_ready(values: dict[str, str], stack: str, workers: int, timeout: float = 300):
     """Until every service runs and the scheduler, reached through the
     gateway, has exactly worker-1..N; returns the connected client."""
-    from .connect import scheduler_address, try_connect, use_lab_config, wait_until
+    from .connect import Lab, scheduler_address, try_connect, use_lab_config, wait_until
 
     use_lab_config(values)
     address = scheduler_address(values)
@@ -200,15 +200,10 @@ def wait_ready(values: dict[str, str], stack: str, workers: int, timeout: float 
                                              "{{.Name}} {{.CurrentState}} {{.Error}}",
                                              check=False).splitlines()[-8:])
     names = {f"worker-{i}" for i in range(1, workers + 1)}
-
-    def registered() -> bool:
-        info = client.scheduler_info(n_workers=-1)["workers"]
-        return {str(w["name"]) for w in info.values()} == names
-
-    wait_until(registered, max(10.0, timeout - (time.monotonic() - start)),
+    lab = Lab(client=client, settings=values, backend="none")  # only to ask the scheduler
+    wait_until(lambda: lab.has_workers(names), max(10.0, timeout - (time.monotonic() - start)),
                f"workers {sorted(names)} to register", interval=1,
-               state=lambda: sorted(str(w["name"]) for w in
-                                    client.scheduler_info(n_workers=-1)["workers"].values()))
+               state=lambda: sorted(lab.workers_by_name()))
     log(f"scheduler and {workers} workers ready after {time.monotonic() - start:.0f} s")
     return client
 
