@@ -200,11 +200,15 @@ def manifests(values: dict[str, str], image: str, workers: int = 3) -> dict[str,
 
 def crd_schema(kind: str = "daskcluster") -> dict:
     """The openAPIV3Schema of the operator's CRD, from the installed package."""
-    import dask_kubernetes
+    import importlib.util
+
     import yaml
 
-    path = (Path(dask_kubernetes.__file__).parent / "operator" / "deployment" / "helm"
-            / "dask-kubernetes-operator" / "crds" / f"{kind}.yaml")
+    # Found, not imported: importing dask_kubernetes pulls in kr8s, httpx and
+    # trio, which a process that runs Dask clients (the tests) need not carry.
+    package = Path(importlib.util.find_spec("dask_kubernetes").submodule_search_locations[0])
+    path = (package / "operator" / "deployment" / "helm" / "dask-kubernetes-operator" / "crds"
+            / f"{kind}.yaml")
     crd = yaml.safe_load(path.read_text())
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 

@@ -4,7 +4,10 @@ here): core kinds against the Kubernetes JSON schemas, the DaskCluster
 against the CRD schema shipped in the dask-kubernetes package."""
 
 import copy
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -18,8 +21,17 @@ VALUES = {n: v.default_value() for n, v in settings.VARIABLES.items()}
 
 
 @pytest.fixture(scope="module")
-def files() -> dict:
-    return k8s.manifests(VALUES, STACK_IMAGE, workers=3)
+def files(tmp_path_factory) -> dict:
+    """As `make k8s-manifests` writes them, in a child process: the operator's
+    package (kr8s, httpx, trio) stays out of the process that runs the
+    integration tests' Dask clients."""
+    out = tmp_path_factory.mktemp("k8s")
+    proc = subprocess.run([sys.executable, "-m", "scenarios.lab.k8s", "--out", str(out),
+                           "--image", STACK_IMAGE, "--workers", "3"],
+                          capture_output=True, text=True, timeout=120, cwd=settings.ROOT,
+                          env={**os.environ, **VALUES})
+    assert proc.returncode == 0, proc.stderr
+    return {p.name: list(yaml.safe_load_all(p.read_text())) for p in sorted(out.glob("*.yaml"))}
 
 
 def _docs(files):
