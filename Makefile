@@ -15,18 +15,25 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up certs restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-unit \
+.PHONY: help up preflight certs restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-repeat test-unit \
         swarm-up swarm-scale swarm-down k8s-manifests bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
         images base-image garage-binary venv env prereqs browser lock
 
 ##@ Cluster
-up: prereqs images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
+up: preflight prereqs images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
 	@$(PY) -m scenarios.admin.certs --if-tls
 	@echo "[up] starting the cluster ..."
-	@start=$$SECONDS; $(COMPOSE) up -d --wait --wait-timeout 300 && \
-	  echo "[up] every service healthy in $$((SECONDS - start)) s"
+	@start=$$SECONDS; if $(COMPOSE) up -d --wait --wait-timeout 300; then \
+	  echo "[up] every service healthy in $$((SECONDS - start)) s"; else \
+	  echo "[up] ERROR: the cluster did not come up (Compose's words above). What exists now:" >&2; \
+	  $(COMPOSE) ps -a --format 'table {{.Service}}\t{{.State}}\t{{.Status}}' >&2; \
+	  echo "[up] \`make logs s=<service>\` shows why; \`make down\` removes these containers (volumes are kept)." >&2; \
+	  exit 1; fi
 	@$(PY) -m scenarios.lab.objects ensure
 	@$(PY) -m scenarios.lab.status
+
+preflight: ## Check ports, network, engine, disk and settings before `make up` builds or starts anything
+	@python3 -m scenarios.lab.preflight
 
 restart: prereqs env ## Restart every container (code under scenarios/ is re-imported), wait until healthy
 	@$(PY) -m scenarios.admin.certs --if-tls
@@ -95,6 +102,11 @@ test: prereqs images ## Unit tests, then integration tests on a separate test cl
 	@bash $(BOOT)/browser.sh || echo "[browser] no browser: the dashboard test will skip"
 	@$(PY) -m scenarios.admin.certs --if-tls
 	@$(PY) -m pytest
+
+test-repeat: prereqs images ## The integration suite N times on one test cluster (make test-repeat N=3): passes, failures, median time per test
+	@[ -n "$(N)" ] && [ "$(N)" -ge 2 ] 2>/dev/null || { echo "usage: make test-repeat N=<runs, 2 or more>" >&2; exit 2; }
+	@bash $(BOOT)/browser.sh || echo "[browser] no browser: the dashboard test will skip"
+	@$(PY) -m pytest -m integration --count $(N) --repeat-scope session -p scenarios.lab.repeat_table $(ARGS)
 
 test-unit: venv ## Unit tests only (no Docker needed)
 	@$(PY) -m pytest -m "not integration"

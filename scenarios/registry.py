@@ -177,7 +177,7 @@ def run(name: str, lab, **params) -> Result:
 
 
 def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
-    from .lab import faults, progress
+    from .lab import faults, isolation, progress
     from .lab.needs import provided, unmet
 
     progress.configure(name=name)
@@ -188,12 +188,25 @@ def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
     nemesis = getattr(lab, "faults", None)
     mark = len(nemesis.log) if nemesis else 0
     start, wall = time.monotonic(), time.time()
+    before = None
     try:
+        # Stub labs in unit tests have no client: nothing to snapshot.
+        if getattr(lab, "client", None) is not None:
+            before = isolation.snapshot(lab, docker=False)
         result = mod.run(lab, **params)
     except Exception:  # noqa: BLE001 - the verdict carries it
         result = Result(name=name, verdict=ERROR, error=traceback.format_exc())
     result.seconds = time.monotonic() - start
     result.faults = faults.records_since(nemesis, mark, wall)
+    # The cluster as the scenario found it, whatever the scenario did (one
+    # place for every scenario: lab/isolation.py).
+    if before is not None:
+        progress.phase("cleanup: the cluster back as it was")
+        try:
+            result.notes += [f"cleanup after the run: {line}"
+                             for line in isolation.restore(lab, before)]
+        except Exception as e:  # noqa: BLE001 - a cluster that cannot answer: say so
+            result.notes.append(f"cleanup after the run failed: {e!r}")
     progress.phase(f"done: {result.verdict}")
     if result.verdict != SKIP and not result.passed:
         from .lab.evidence import save

@@ -19,6 +19,11 @@ from scenarios.lab.settings import ROOT, compose_files, load
 
 PROJECT = "dasklab-test"
 
+# A time limit per test (pytest-timeout; `timeout` in pyproject.toml): on expiry
+# every thread's stack, the cluster's py-spy dumps and logs are kept (evidence/).
+# pytester: the unit test of that time limit runs a test that hangs on purpose.
+pytest_plugins = ["scenarios.lab.timelimit", "pytester"]
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -99,10 +104,44 @@ def _save_compose_evidence(compose: Compose) -> None:
 def lab(docker_services):
     from scenarios.lab import open_lab
 
+    from scenarios.lab import timelimit
+
     lab = open_lab(project=PROJECT)
     lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=60)
+    timelimit.LAB, timelimit.PROJECT = lab, PROJECT
     yield lab
+    timelimit.LAB = None
     lab.close()
+
+
+@pytest.fixture(autouse=True)
+def leaves_the_cluster_as_it_found_it(request):
+    """After every integration test: the test cluster holds no task the test
+    created, has no plugin it added, every worker is back and running, and no
+    container, volume or network of the lab's was left (a side project, an
+    elastic worker). A test that left something fails, naming what; the
+    cluster is then put back for the next test."""
+    if request.node.get_closest_marker("integration") is None:
+        yield
+        return
+    from scenarios.lab import isolation
+
+    lab = request.getfixturevalue("lab") if "lab" in request.fixturenames else None
+    before = isolation.snapshot(lab) if lab else None
+    docker_before = None if lab else isolation.docker_objects()
+    yield
+    if lab:
+        # @pytest.mark.changes_workers: a test that scales the cluster on purpose.
+        changes = request.node.get_closest_marker("changes_workers") is not None
+        left = isolation.leftovers(lab, before, workers=not changes)
+    else:
+        new = sorted(isolation.docker_objects() - docker_before)
+        left = [f"Docker objects left: {', '.join(new)}"] if new else []
+    if left:
+        if lab:
+            isolation.restore(lab, before)
+        pytest.fail(f"{request.node.nodeid} left the cluster changed: " + "; ".join(left),
+                    pytrace=False)
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ def save_compose(compose, folder: Path) -> None:
     _write(folder, {"compose-ps.txt": compose.ps, "compose-logs.txt": compose.logs})
 
 
-def save(lab, label: str) -> str:
-    folder = EVIDENCE / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+def save(lab, label: str, folder: Path | None = None) -> str:
+    folder = folder or EVIDENCE / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
     save_compose(lab.compose, folder)
     steps = {
         "worker-logs.json": lambda: json.dumps(

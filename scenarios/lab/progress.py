@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Iterable
 
-_state = {"quiet": False, "name": "", "start": time.monotonic()}
+_state = {"quiet": False, "name": "", "start": time.monotonic(), "phase": "", "phase_at": 0.0}
 
 
 def configure(*, quiet: bool | None = None, name: str | None = None) -> None:
@@ -34,10 +34,20 @@ def elapsed() -> float:
 
 def phase(text: str) -> None:
     """Announce a phase: `[  12.3 s] spill: disk full, no max-spill`."""
+    prefix = f"{_state['name']}: " if _state["name"] else ""
+    # Remembered even when quiet: a time limit names the phase that stalled.
+    _state["phase"], _state["phase_at"] = prefix + text, time.monotonic()
     if quiet():
         return
-    prefix = f"{_state['name']}: " if _state["name"] else ""
     print(f"[{elapsed():7.1f} s] {prefix}{text}", file=sys.stderr, flush=True)
+
+
+def last_phase() -> str | None:
+    """The phase announced last and how long ago, e.g. "spill: disk full
+    (started 41 s ago)"; None when no phase was announced yet."""
+    if not _state["phase"]:
+        return None
+    return f"{_state['phase']} (started {time.monotonic() - _state['phase_at']:.0f} s ago)"
 
 
 def wait_futures(futures: Iterable, what: str, timeout: float) -> None:

@@ -255,6 +255,34 @@ def problems(values: dict[str, str]) -> list[str]:
     return out
 
 
+# Settings that choose the Compose files. `docker compose` (typed by hand, as
+# in `docker compose kill worker-2`) and every later command read them from
+# .env (COMPOSE_FILE there is derived from them), so one given only in the
+# environment would half-apply: a TLS client against a plain cluster, say.
+SHAPE = ("TLS", "STORE_BACKEND")
+
+
+def environment_conflicts(path: Path = ENV_FILE, environ: dict[str, str] | None = None) -> list[str]:
+    """Problems with settings given in the environment instead of `.env`:
+    those in SHAPE must agree with `.env` (each named with the fix). The
+    others (ports, memory, ...) take effect for Compose and the client alike."""
+    environ = os.environ if environ is None else environ
+    in_file = parse_env_file(path)
+    out = []
+    for name in SHAPE:
+        if name in environ:
+            current = in_file.get(name, VARIABLES[name].default_value())
+            if environ[name] != current:
+                out.append(
+                    f"{name}={environ[name]} is set in the environment, but .env says "
+                    f"{name}={current}. The cluster's Compose files (COMPOSE_FILE in .env, read "
+                    "by plain `docker compose` too) and every later command follow .env, so it "
+                    f"would only half apply.\n    Fix: set it in .env (sed -i "
+                    f"'s/^{name}=.*/{name}={environ[name]}/' .env) and run the command without "
+                    f"it in the environment (unset {name}).")
+    return out
+
+
 def validate(values: dict[str, str]) -> dict[str, str]:
     found = problems(values)
     if found:
@@ -325,11 +353,14 @@ def main(argv: list[str]) -> int:
             for name in init_env_file():
                 shown = "<generated>" if VARIABLES[name].secret else load()[name]
                 print(f"[settings] .env: added {name}={shown}")
+        conflicts = environment_conflicts()
+        if conflicts:
+            raise SettingsError("\n".join(conflicts))
         validate(load())
     except SettingsError as e:
         print(f"[settings] invalid settings in {ENV_FILE.name} (or the environment):", file=sys.stderr)
         for line in str(e).splitlines():
-            print(f"  - {line}", file=sys.stderr)
+            print(line if line.startswith(" ") else f"  - {line}", file=sys.stderr)
         print("  Fix the value(s) in .env and run the command again; nothing was started.",
               file=sys.stderr)
         return 2

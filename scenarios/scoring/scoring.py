@@ -10,7 +10,6 @@ __main__) -> verified output -> a batch-size sweep with a plot.
 from __future__ import annotations
 
 import ast
-import gc
 import time
 
 import pyarrow.parquet as pq
@@ -224,34 +223,6 @@ def _outcome(run: ways.Run, files: int, rows: int) -> str:
     return "completed, output verified" if ok else f"completed, output WRONG: {check}"
 
 
-def _wanted(client_id: str, dask_scheduler=None) -> list:
-    state = dask_scheduler.clients.get(client_id)
-    return [ts.key for ts in state.wants_what] if state else []
-
-
-def forget_leftovers(lab, before: set) -> int:
-    """Make the scheduler forget this run's tasks. A failed job's futures live
-    on in exception tracebacks (reference cycles) until Python's collector
-    runs, and the scheduler keeps their erred tasks meanwhile; seen here
-    breaking a later dashboard /groups page (HTTP 500, KeyError in the
-    task-group graph's layout). Returns how many were still held after that."""
-    gc.collect()
-
-    def left():
-        return [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id) if k not in before]
-
-    try:
-        wait_until(lambda: not left(), 30, "the scheduler to forget this run's tasks",
-                   state=lambda: left()[:5])
-        return 0
-    except TimeoutError:
-        from distributed import Future
-
-        keys = left()
-        lab.client.cancel([Future(k, lab.client) for k in keys], force=True)
-        return len(keys)
-
-
 def run(lab, files: int = 12, rows_per_file: int = 100_000, row_group: int = 1_000,
         partition_rows: int = 50_000, small_iters: int = 300, large_trees: int = 60,
         kill_partition_rows: int | None = None, kill_model: str = "large",
@@ -266,7 +237,6 @@ def run(lab, files: int = 12, rows_per_file: int = 100_000, row_group: int = 1_0
             raise ValueError(f"partition size {size} must be a multiple of row_group "
                              f"({row_group}) and at most rows_per_file ({rows_per_file})")
     total = files * rows_per_file
-    before = set(c.run_on_scheduler(_wanted, c.id))
     ensure_input(lab, files, rows_per_file, row_group)
     c.run(_warm)  # imports paid once, not by the first way measured
     models = train(lab, small_iters, large_trees)
@@ -315,7 +285,6 @@ def run(lab, files: int = 12, rows_per_file: int = 100_000, row_group: int = 1_0
             curve[0]["overhead_us_per_row"] / curve[-1]["overhead_us_per_row"], 1)
     finally:
         ways.remove_cache_plugins(lab)
-        r.measurements["tasks_held_after_cleanup"] = forget_leftovers(lab, before)
     r.notes += notes(r, runs, models)
     return r
 

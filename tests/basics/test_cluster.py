@@ -3,6 +3,7 @@
 import operator
 
 import pytest
+from distributed import wait
 
 from scenarios import registry
 from scenarios.lab import wait_until
@@ -27,8 +28,11 @@ def test_computation_round_trips_and_is_correct(lab):
     x = da.fromfunction(lambda i, j: i * 2000 + j, shape=(2000, 2000), chunks=(500, 500),
                         dtype="float64")
     local = np.arange(4_000_000, dtype="float64").reshape(2000, 2000)
-    assert (x @ x.T).trace().compute() == pytest.approx(np.trace(local @ local.T))
+    # Bounded: a graph that never reaches the scheduler fails here, not at the time limit.
+    trace = lab.client.compute((x @ x.T).trace()).result(timeout=120)
+    assert trace == pytest.approx(np.trace(local @ local.T))
     futures = lab.client.map(operator.mul, range(100), range(100))
+    wait(futures, timeout=60)
     assert lab.client.gather(futures) == [i * i for i in range(100)]
     # Work really ran on several workers, not on the client.
     ran_on = {addr for keys in lab.client.who_has(futures).values() for addr in keys}

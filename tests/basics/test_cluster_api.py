@@ -14,6 +14,7 @@ import time
 import urllib.request
 
 import pytest
+from distributed import wait
 
 from scenarios import registry
 from scenarios.basics.scaling import block, computations
@@ -72,7 +73,7 @@ def test_scale_up_and_down_keeps_results_and_never_reuses_names(lab, cluster):
 
     # Results only the elastic worker holds survive its removal, computed once.
     futures = client.map(block, range(20), workers=[first])
-    client.gather(futures)
+    wait(futures, timeout=120)
     cluster.scale(3)
     wait_until(lambda: not cluster.workers, 120, f"{first} retired and removed")
     assert client.gather(futures) == [block(i) for i in range(20)]

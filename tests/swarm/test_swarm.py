@@ -17,6 +17,7 @@ import os
 import subprocess
 
 import pytest
+from distributed import wait
 
 from scenarios import registry
 from scenarios.basics.scaling import block, computations
@@ -122,10 +123,11 @@ def test_scenario_that_needs_compose_is_skipped_with_the_reason(lab, monkeypatch
         plain.close()
 
 
+@pytest.mark.changes_workers
 def test_graceful_scale_down_keeps_held_results(lab):
     c = lab.client
     futures = c.map(block, range(30), key=[f"swarm-held-{i}" for i in range(30)])
-    c.gather(futures)
+    wait(futures, timeout=120)
     on_3 = [f.key for f in futures if lab.names_by_address()[c.who_has(f)[f.key][0]]
             == "worker-3"]
     assert on_3, "worker-3 should hold some of the results"

@@ -1,0 +1,168 @@
+"""Every scenario (and every test) leaves the cluster as it found it.
+
+A scenario that leaves tasks on the scheduler, a plugin on the workers, a
+worker still coming back, or a container of a side project changes what the
+next one measures: an erred task group broke the dashboard's /groups page
+once, a worker still restarting skipped a test once. So, in one place:
+
+- `snapshot(lab)` before, `restore(lab, before)` after every scenario (the
+  registry does both): the scheduler forgets the tasks the run created, plugins
+  it registered are removed, the named workers are back and running, elastic
+  workers whose client is gone are removed; it returns what it had to clean.
+- `leftovers(lab, before)` names what is still different; the test suite
+  checks it after every test and fails the test that left something behind.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+
+from .connect import wait_until
+
+SETTLE = 30  # seconds for released tasks to leave the scheduler
+WORKERS_BACK = 90  # seconds for a killed or restarted worker to register again
+
+
+@dataclass(frozen=True)
+class Baseline:
+    tasks: frozenset[str]
+    plugins: frozenset[str]  # "scheduler:<name>" and "worker:<name>"
+    workers: frozenset[str]  # names of registered workers
+    docker: frozenset[str]  # "container:<name>", "volume:<name>", "network:<name>" of dasklab
+
+
+def _scheduler_state(dask_scheduler=None) -> dict:
+    return {"tasks": list(map(str, dask_scheduler.tasks)),
+            "plugins": [f"scheduler:{n}" for n in dask_scheduler.plugins]
+            + [f"worker:{n}" for n in dask_scheduler.worker_plugins],
+            "workers": {str(ws.name): ws.status.name for ws in dask_scheduler.workers.values()}}
+
+
+def _wanted(client_id: str, dask_scheduler=None) -> list[str]:
+    state = dask_scheduler.clients.get(client_id)
+    return [str(ts.key) for ts in state.wants_what] if state else []
+
+
+def docker_objects() -> frozenset[str]:
+    """The lab's containers, volumes and networks in the engine (every project:
+    side projects and elastic workers too); empty without a reachable engine."""
+    try:
+        from .docker_api import docker_client
+
+        d = docker_client()
+        label = {"label": "dasklab.lab=true"}
+        found = {f"container:{c.name}" for c in d.containers.list(all=True, filters=label)}
+        for kind, items in (("volume", d.volumes.list()), ("network", d.networks.list())):
+            found |= {f"{kind}:{o.name}" for o in items if o.name.startswith("dasklab")}
+        return frozenset(found)
+    except Exception:  # noqa: BLE001 - no Docker here (a foreign cluster): nothing to compare
+        return frozenset()
+
+
+def snapshot(lab, docker: bool = True) -> Baseline:
+    state = lab.client.run_on_scheduler(_scheduler_state)
+    return Baseline(tasks=frozenset(state["tasks"]), plugins=frozenset(state["plugins"]),
+                    workers=frozenset(state["workers"]),
+                    docker=docker_objects() if docker else frozenset())
+
+
+def leftovers(lab, before: Baseline, settle: float = SETTLE, workers: bool = True) -> list[str]:
+    """What differs from `before`, one line each; waits (bounded) for what
+    settles by itself: released tasks leaving, workers coming back. With
+    workers=False the set of workers may differ (a test that scales on purpose)."""
+    gc.collect()  # a failed job's futures live on in traceback cycles until collected
+
+    def differences() -> list[str]:
+        state = lab.client.run_on_scheduler(_scheduler_state)
+        out = []
+        tasks = sorted(set(state["tasks"]) - before.tasks)
+        if tasks:
+            out.append(f"{len(tasks)} task(s) held by the scheduler, e.g. {tasks[:3]}")
+        added = sorted(set(state["plugins"]) - before.plugins)
+        if added:
+            out.append(f"plugin(s) still registered: {', '.join(added)}")
+        registered = state["workers"]
+        before_workers = before.workers if workers else set(registered)
+        missing = sorted(before_workers - set(registered))
+        if missing:
+            out.append(f"worker(s) not registered: {', '.join(missing)}")
+        extra = sorted(set(registered) - before_workers)
+        if extra:
+            out.append(f"extra worker(s) registered: {', '.join(extra)}")
+        odd = sorted(f"{n} ({s})" for n, s in registered.items()
+                     if n in before_workers and s != "running")
+        if odd:
+            out.append(f"worker(s) not running: {', '.join(odd)}")
+        if before.docker:
+            new = sorted(docker_objects() - before.docker)
+            if new:
+                out.append(f"Docker objects left: {', '.join(new)}")
+        return out
+
+    found: list[list[str]] = []
+
+    def settled() -> bool:
+        try:
+            found[:] = [differences()]
+        except Exception as e:  # noqa: BLE001 - the scheduler not answering is a difference too
+            found[:] = [[f"the scheduler did not answer: {e!r}"]]
+        return not found[0]
+
+    try:
+        wait_until(settled, max(settle, WORKERS_BACK if workers and _workers_coming(lab, before)
+                                else 0),
+                   "the cluster to be as it was before")
+    except TimeoutError:
+        pass
+    return found[0] if found else []
+
+
+def _workers_coming(lab, before: Baseline) -> bool:
+    try:
+        return set(lab.workers_by_name()) != set(before.workers)
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def restore(lab, before: Baseline) -> list[str]:
+    """Put back what a run left; returns what had to be cleaned (one line
+    each), empty when it left nothing."""
+    from distributed import Future
+
+    cleaned = []
+    gc.collect()
+    mine = [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id)
+            if k not in before.tasks]
+    if mine:
+        try:
+            wait_until(lambda: not [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id)
+                                    if k not in before.tasks], SETTLE,
+                       "the scheduler to forget this run's tasks")
+        except TimeoutError:
+            keys = [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id)
+                    if k not in before.tasks]
+            lab.client.cancel([Future(k, lab.client) for k in keys], force=True)
+            cleaned.append(f"cancelled {len(keys)} task(s) this client still held")
+    state = lab.client.run_on_scheduler(_scheduler_state)
+    for plugin in sorted(set(state["plugins"]) - before.plugins):
+        kind, _, name = plugin.partition(":")
+        unregister = (lab.client.unregister_worker_plugin if kind == "worker"
+                      else lab.client.unregister_scheduler_plugin)
+        try:
+            unregister(name)
+            cleaned.append(f"removed the {kind} plugin {name}")
+        except Exception as e:  # noqa: BLE001 - say it, the check will name it too
+            cleaned.append(f"could not remove the {kind} plugin {name}: {e!r}")
+    if before.workers - set(state["workers"]):
+        try:
+            lab.wait_for_workers(set(before.workers), WORKERS_BACK)
+        except TimeoutError as e:
+            cleaned.append(str(e))
+    if getattr(lab, "backend", None) == "compose":
+        from .worker_containers import reap
+
+        removed = reap(lab.compose.project)
+        if removed:
+            cleaned.append(f"removed elastic workers left by a dead client: {', '.join(removed)}")
+    return cleaned
