@@ -22,6 +22,10 @@ from .connect import wait_until
 
 SETTLE = 30  # seconds for released tasks to leave the scheduler
 WORKERS_BACK = 90  # seconds for a killed or restarted worker to register again
+# Scheduler plugins that stay on purpose: ComposeCluster's rule that the static
+# workers are never offered for downscaling holds for every ComposeCluster that
+# shares the scheduler (lab/cluster.py), so none removes it on close.
+LASTING = frozenset({"scheduler:dasklab-static-floor"})
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,14 @@ class Baseline:
 
 
 def _scheduler_state(dask_scheduler=None) -> dict:
+    # Dask adds scheduler plugins of its own as they are first needed (the task
+    # stream, progress bars, a dashboard page's graph layout, a Cluster's
+    # worker-status) and keeps using them: those are not a run's leftovers, and
+    # removing one broke the dashboard (HTTP 500). Only plugins from elsewhere count.
+    ours = [n for n, p in dask_scheduler.plugins.items()
+            if not type(p).__module__.startswith("distributed.")]
     return {"tasks": list(map(str, dask_scheduler.tasks)),
-            "plugins": [f"scheduler:{n}" for n in dask_scheduler.plugins]
+            "plugins": [f"scheduler:{n}" for n in ours]
             + [f"worker:{n}" for n in dask_scheduler.worker_plugins],
             "workers": {str(ws.name): ws.status.name for ws in dask_scheduler.workers.values()}}
 
@@ -52,7 +62,10 @@ def docker_objects() -> frozenset[str]:
 
         d = docker_client()
         label = {"label": "dasklab.lab=true"}
-        found = {f"container:{c.name}" for c in d.containers.list(all=True, filters=label)}
+        # Not Swarm's task history (a replaced task's old container): the
+        # stack's own, removed with the stack.
+        found = {f"container:{c.name}" for c in d.containers.list(all=True, filters=label)
+                 if "com.docker.swarm.task" not in c.labels}
         for kind, items in (("volume", d.volumes.list()), ("network", d.networks.list())):
             found |= {f"{kind}:{o.name}" for o in items if o.name.startswith("dasklab")}
         return frozenset(found)
@@ -79,7 +92,7 @@ def leftovers(lab, before: Baseline, settle: float = SETTLE, workers: bool = Tru
         tasks = sorted(set(state["tasks"]) - before.tasks)
         if tasks:
             out.append(f"{len(tasks)} task(s) held by the scheduler, e.g. {tasks[:3]}")
-        added = sorted(set(state["plugins"]) - before.plugins)
+        added = sorted(set(state["plugins"]) - before.plugins - LASTING)
         if added:
             out.append(f"plugin(s) still registered: {', '.join(added)}")
         registered = state["workers"]
@@ -145,7 +158,7 @@ def restore(lab, before: Baseline) -> list[str]:
             lab.client.cancel([Future(k, lab.client) for k in keys], force=True)
             cleaned.append(f"cancelled {len(keys)} task(s) this client still held")
     state = lab.client.run_on_scheduler(_scheduler_state)
-    for plugin in sorted(set(state["plugins"]) - before.plugins):
+    for plugin in sorted(set(state["plugins"]) - before.plugins - LASTING):
         kind, _, name = plugin.partition(":")
         unregister = (lab.client.unregister_worker_plugin if kind == "worker"
                       else lab.client.unregister_scheduler_plugin)
