@@ -138,25 +138,62 @@ def _workers_coming(lab, before: Baseline) -> bool:
         return True
 
 
+def _held(client_id: str, dask_scheduler=None) -> dict[str, str]:
+    """{key: state} of the tasks this client wants."""
+    state = dask_scheduler.clients.get(client_id)
+    return {str(ts.key): ts.state for ts in state.wants_what} if state else {}
+
+
+def release_erred(lab, before: Baseline, settle: float = 3) -> int:
+    """Release the erred tasks this client still holds only because of a
+    distributed 2026.8 bug; returns how many.
+
+    After `future.result()` raised a task's error, the client keeps that
+    future's state, whose exception carries the traceback of `result()`, whose
+    frame holds the Future itself: a cycle reachable from the client, so the
+    future is never collected and the scheduler keeps the erred task (and its
+    whole task group) until the client closes. Reproduced in
+    tests/basics/test_isolation.py; an erred task group once made the
+    dashboard's /groups page answer 500. A future whose error was read with
+    `.exception()` instead is released normally."""
+    from distributed import Future
+
+    gc.collect()
+
+    def erred() -> list[str]:
+        held = lab.client.run_on_scheduler(_held, lab.client.id)
+        return [k for k, s in held.items() if s == "erred" and k not in before.tasks]
+
+    try:
+        wait_until(lambda: not erred(), settle, "erred tasks to be released")
+        return 0
+    except TimeoutError:
+        keys = erred()
+        lab.client.cancel([Future(k, lab.client) for k in keys], force=True)
+        return len(keys)
+
+
 def restore(lab, before: Baseline) -> list[str]:
     """Put back what a run left; returns what had to be cleaned (one line
     each), empty when it left nothing."""
     from distributed import Future
 
     cleaned = []
-    gc.collect()
-    mine = [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id)
-            if k not in before.tasks]
-    if mine:
-        try:
-            wait_until(lambda: not [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id)
-                                    if k not in before.tasks], SETTLE,
-                       "the scheduler to forget this run's tasks")
-        except TimeoutError:
-            keys = [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id)
-                    if k not in before.tasks]
-            lab.client.cancel([Future(k, lab.client) for k in keys], force=True)
-            cleaned.append(f"cancelled {len(keys)} task(s) this client still held")
+    released = release_erred(lab, before)
+    if released:
+        cleaned.append(f"released {released} erred task(s) Dask's client kept "
+                       "(a future whose result() raised: lab/isolation.py)")
+
+    def mine() -> list[str]:
+        return [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id)
+                if k not in before.tasks]
+
+    try:
+        wait_until(lambda: not mine(), SETTLE, "the scheduler to forget this run's tasks")
+    except TimeoutError:
+        keys = mine()
+        lab.client.cancel([Future(k, lab.client) for k in keys], force=True)
+        cleaned.append(f"cancelled {len(keys)} task(s) this client still held, e.g. {keys[:3]}")
     state = lab.client.run_on_scheduler(_scheduler_state)
     for plugin in sorted(set(state["plugins"]) - before.plugins - LASTING):
         kind, _, name = plugin.partition(":")
