@@ -10,6 +10,9 @@ import pytest
 
 from scenarios import registry
 
+# The module's fixture runs the whole scenario (~2.5 min here) inside the first test's limit.
+pytestmark = pytest.mark.timeout(480)
+
 FILES, ROWS, PARTITION = 4, 20_000, 10_000
 TASKS = FILES * ROWS // PARTITION
 
