@@ -209,7 +209,14 @@ def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
             result.notes.append(f"cleanup after the run failed: {e!r}")
     progress.phase(f"done: {result.verdict}")
     if result.verdict != SKIP and not result.passed:
-        from .lab.evidence import save
+        from .lab.evidence import ROOT, save
+        from .lab.result import render
 
         result.evidence = save(lab, name)
+        # The verdict and its reasons beside the logs: a failure seen only in a
+        # test's output is lost when that output is.
+        try:
+            (ROOT / result.evidence).joinpath("result.txt").write_text(render(result) + "\n")
+        except OSError as e:
+            result.notes.append(f"could not write result.txt into the evidence: {e!r}")
     return result

@@ -26,6 +26,25 @@ import uuid
 from ..lab import Result, Sampler, phase, report_path, wait_until
 from . import remote
 
+
+def drop_destroyed_curdocs(dask_scheduler=None) -> int:
+    """Runs on the scheduler; returns how many stale entries it dropped.
+
+    Bokeh's `patch_curdoc` (bokeh/io/doc.py) pushes a session's document on a
+    module-level stack around every dashboard callback and pops it after the
+    `yield`, with no try/finally: when a callback raises (the dashboard's task
+    group graph raises KeyError when a group it depends on is gone, seen with
+    a /groups page left open), the entry stays. Once that session is destroyed,
+    every later `curdoc()` outside a session raises "Patched curdoc has been
+    previously destroyed", and so does `performance_report` until the
+    scheduler restarts. Between handlers nothing is patched on purpose, so a
+    dead entry is always stale: drop those."""
+    from bokeh.io import doc
+
+    stale = [ref for ref in doc._PATCHED_CURDOCS if ref() is None]
+    doc._PATCHED_CURDOCS[:] = [ref for ref in doc._PATCHED_CURDOCS if ref() is not None]
+    return len(stale)
+
 LOGGER = "dasklab.parse"
 BAD_INDEX = 37
 
@@ -147,6 +166,13 @@ def run(lab, records: int = 60, hot_tasks: int = 12, hot_seconds: float = 0.4) -
           bad_future.key in dump.read_text())
 
     # The profiler and an offline report.
+    dropped = c.run_on_scheduler(drop_destroyed_curdocs)
+    if dropped:
+        r.notes.append(
+            f"Mitigated a Dask+Bokeh bug first: the scheduler's Bokeh kept {dropped} destroyed "
+            "document(s) as its current one, and performance_report would have failed with "
+            "'RuntimeError: Patched curdoc has been previously destroyed' (see "
+            "drop_destroyed_curdocs).")
     phase(f"profiling {hot_tasks} tasks of a hot loop inside performance_report(mode='inline')")
     report = report_path("performance-report", "html")
     prefix = f"hot_{run_id}"

@@ -49,9 +49,17 @@ def _scheduler_state(dask_scheduler=None) -> dict:
             "workers": {str(ws.name): ws.status.name for ws in dask_scheduler.workers.values()}}
 
 
-def _wanted(client_id: str, dask_scheduler=None) -> list[str]:
+def _held(client_id: str, dask_scheduler=None) -> dict[str, tuple]:
+    """{str(key): (key, state)} of the tasks this client wants. The key itself
+    too: a dataframe's keys are tuples, and only the real key cancels."""
     state = dask_scheduler.clients.get(client_id)
-    return [str(ts.key) for ts in state.wants_what] if state else []
+    return {str(ts.key): (ts.key, ts.state) for ts in state.wants_what} if state else {}
+
+
+def _force_release(lab, held: dict[str, tuple], names: list[str]) -> None:
+    from distributed import Future
+
+    lab.client.cancel([Future(held[n][0], lab.client) for n in names if n in held], force=True)
 
 
 def docker_objects() -> frozenset[str]:
@@ -138,12 +146,6 @@ def _workers_coming(lab, before: Baseline) -> bool:
         return True
 
 
-def _held(client_id: str, dask_scheduler=None) -> dict[str, str]:
-    """{key: state} of the tasks this client wants."""
-    state = dask_scheduler.clients.get(client_id)
-    return {str(ts.key): ts.state for ts in state.wants_what} if state else {}
-
-
 def release_erred(lab, before: Baseline, settle: float = 3) -> int:
     """Release the erred tasks this client still holds only because of a
     distributed 2026.8 bug; returns how many.
@@ -156,43 +158,44 @@ def release_erred(lab, before: Baseline, settle: float = 3) -> int:
     tests/basics/test_isolation.py; an erred task group once made the
     dashboard's /groups page answer 500. A future whose error was read with
     `.exception()` instead is released normally."""
-    from distributed import Future
-
     gc.collect()
+    held: dict[str, tuple] = {}
 
     def erred() -> list[str]:
-        held = lab.client.run_on_scheduler(_held, lab.client.id)
-        return [k for k, s in held.items() if s == "erred" and k not in before.tasks]
+        held.clear()
+        held.update(lab.client.run_on_scheduler(_held, lab.client.id))
+        return [k for k, (_, state) in held.items() if state == "erred" and k not in before.tasks]
 
     try:
         wait_until(lambda: not erred(), settle, "erred tasks to be released")
         return 0
     except TimeoutError:
         keys = erred()
-        lab.client.cancel([Future(k, lab.client) for k in keys], force=True)
+        _force_release(lab, held, keys)
         return len(keys)
 
 
 def restore(lab, before: Baseline) -> list[str]:
     """Put back what a run left; returns what had to be cleaned (one line
     each), empty when it left nothing."""
-    from distributed import Future
-
     cleaned = []
     released = release_erred(lab, before)
     if released:
         cleaned.append(f"released {released} erred task(s) Dask's client kept "
                        "(a future whose result() raised: lab/isolation.py)")
 
+    held: dict[str, tuple] = {}
+
     def mine() -> list[str]:
-        return [k for k in lab.client.run_on_scheduler(_wanted, lab.client.id)
-                if k not in before.tasks]
+        held.clear()
+        held.update(lab.client.run_on_scheduler(_held, lab.client.id))
+        return [k for k in held if k not in before.tasks]
 
     try:
         wait_until(lambda: not mine(), SETTLE, "the scheduler to forget this run's tasks")
     except TimeoutError:
         keys = mine()
-        lab.client.cancel([Future(k, lab.client) for k in keys], force=True)
+        _force_release(lab, held, keys)
         cleaned.append(f"cancelled {len(keys)} task(s) this client still held, e.g. {keys[:3]}")
     state = lab.client.run_on_scheduler(_scheduler_state)
     for plugin in sorted(set(state["plugins"]) - before.plugins - LASTING):

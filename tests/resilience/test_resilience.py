@@ -65,5 +65,6 @@ def test_failed_verdict_saves_evidence(lab, fake_scenario):
     evidence = fake_scenario("failing", lambda lab: Result("failing", verdict="fail"))
     r = registry.run("failing", lab)
     saved = {p.name for p in evidence.glob("*/*")}
-    assert r.evidence and {"compose-ps.txt", "compose-logs.txt", "worker-logs.json",
-                           "scheduler-logs.json", "cluster-state.yaml"} <= saved
+    assert r.evidence and {"result.txt", "compose-ps.txt", "compose-logs.txt",
+                           "worker-logs.json", "scheduler-logs.json",
+                           "cluster-state.yaml"} <= saved
