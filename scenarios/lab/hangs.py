@@ -24,7 +24,7 @@ import traceback
 from pathlib import Path
 
 from . import evidence
-from .evidence import _write, save, save_compose
+from .evidence import save, save_compose
 
 STEP_TIMEOUT = 20  # seconds for each py-spy dump and each evidence step
 
@@ -104,9 +104,11 @@ def save_hang(label: str, *, project: str, lab=None, why: str = "") -> Path:
     (folder / "why.txt").write_text(why + "\n")
     (folder / "thread-stacks.txt").write_text(thread_stacks())
     notes = {}
-    notes["py-spy"] = _bounded(lambda: _write(folder, {
-        name: (lambda text=text: text) for name, text in cluster_stacks(project).items()}),
-        STEP_TIMEOUT * 10)
+    def dump_stacks():
+        for name, text in cluster_stacks(project).items():
+            (folder / name).write_text(text)
+
+    notes["py-spy"] = _bounded(dump_stacks, STEP_TIMEOUT * 10)
     if lab is not None:
         # The client's own evidence (logs, a state dump) into a sub-folder.
         notes["client evidence"] = _bounded(lambda: save(lab, label, folder / "client"), 60)

@@ -56,6 +56,13 @@ def _held(client_id: str, dask_scheduler=None) -> dict[str, tuple]:
     return {str(ts.key): (ts.key, ts.state) for ts in state.wants_what} if state else {}
 
 
+def _held_since(lab, before: "Baseline", held: dict) -> list[str]:
+    """Refresh `held` with what this client wants now; the keys new since `before`."""
+    held.clear()
+    held.update(lab.client.run_on_scheduler(_held, lab.client.id))
+    return [k for k in held if k not in before.tasks]
+
+
 def _force_release(lab, held: dict[str, tuple], names: list[str]) -> None:
     from distributed import Future
 
@@ -162,9 +169,7 @@ def release_erred(lab, before: Baseline, settle: float = 3) -> int:
     held: dict[str, tuple] = {}
 
     def erred() -> list[str]:
-        held.clear()
-        held.update(lab.client.run_on_scheduler(_held, lab.client.id))
-        return [k for k, (_, state) in held.items() if state == "erred" and k not in before.tasks]
+        return [k for k in _held_since(lab, before, held) if held[k][1] == "erred"]
 
     try:
         wait_until(lambda: not erred(), settle, "erred tasks to be released")
@@ -187,9 +192,7 @@ def restore(lab, before: Baseline) -> list[str]:
     held: dict[str, tuple] = {}
 
     def mine() -> list[str]:
-        held.clear()
-        held.update(lab.client.run_on_scheduler(_held, lab.client.id))
-        return [k for k in held if k not in before.tasks]
+        return _held_since(lab, before, held)
 
     try:
         wait_until(lambda: not mine(), SETTLE, "the scheduler to forget this run's tasks")

@@ -119,7 +119,7 @@ def subnet_problems(values: dict[str, str], project: str) -> list[str]:
         return []
     proc = docker("network", "inspect", "--format",
                   "{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids)
-    out = []
+    out, used = [], subnets_in_use(proc.stdout)
     for line in proc.stdout.splitlines():
         name, *subnets = line.split()
         if name == f"{project}_dask":
@@ -133,7 +133,7 @@ def subnet_problems(values: dict[str, str], project: str) -> list[str]:
                 out.append(f"NETWORK_PREFIX={values['NETWORK_PREFIX']}: {wanted} overlaps "
                            f"Docker network {name!r} ({subnet}).\n"
                            f"    Fix: put another free /24 in .env, e.g. "
-                           f"NETWORK_PREFIX={_free_prefix(subnets_in_use(proc.stdout))}.")
+                           f"NETWORK_PREFIX={_free_prefix(used)}.")
     return out
 
 
