@@ -181,7 +181,8 @@ def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
     from .lab.needs import provided, unmet
 
     progress.configure(name=name)
-    reasons = unmet(SCENARIOS[name].needs, provided(lab)) if SCENARIOS[name].needs else []
+    wanted = SCENARIOS[name].needs
+    reasons = unmet(wanted, provided(lab, wanted)) if wanted else []
     if reasons:
         progress.phase("skipped: this cluster lacks what the scenario needs")
         return Result(name=name, verdict=SKIP, notes=[f"needs {why}" for why in reasons])
@@ -219,4 +220,5 @@ def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
             (ROOT / result.evidence).joinpath("result.txt").write_text(render(result) + "\n")
         except OSError as e:
             result.notes.append(f"could not write result.txt into the evidence: {e!r}")
+    progress.end_phase()
     return result

@@ -147,6 +147,24 @@ def leaves_the_cluster_as_it_found_it(request):
                     pytrace=False)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Beside pytest's slowest tests (--durations), the slowest scenario
+    phases: where inside a test the time goes. Kept in reports/ too."""
+    from scenarios.lab import progress
+    from scenarios.lab.reports import report_path
+
+    slowest = progress.slowest(15)
+    if not slowest:
+        return
+    lines = [f"{seconds:7.1f} s  {name}: {text}" for name, text, seconds in slowest]
+    terminalreporter.write_sep("=", "slowest scenario phases")
+    for line in lines:
+        terminalreporter.write_line(line)
+    path = report_path("slowest-phases", "txt")
+    path.write_text("\n".join(lines) + "\n")
+    terminalreporter.write_line(f"(also in {path.relative_to(ROOT)})")
+
+
 @pytest.fixture
 def fake_scenario(monkeypatch, tmp_path):
     """Register `run` as a scenario named `name` for one test (evidence goes to

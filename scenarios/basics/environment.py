@@ -55,11 +55,10 @@ def _all_import(lab, name: str, timeout: float = 120) -> None:
 
 def _survival(lab, name: str, compose: Compose) -> tuple[bool, bool]:
     """(importable on worker-2 after a restart, on a freshly created worker-3)."""
-    lab.replace_process("worker-2", lambda: lab.faults.restarted("worker-2"))
-    after_restart = _poll_import(lab, "worker-2", name)
-    lab.replace_process("worker-3", lambda: compose.run("up", "-d", "--no-deps",
-                                                          "--force-recreate", "worker-3"))
-    return after_restart, _poll_import(lab, "worker-3", name)
+    lab.replace_processes({
+        "worker-2": lambda: lab.faults.restarted("worker-2"),
+        "worker-3": lambda: compose.run("up", "-d", "--no-deps", "--force-recreate", "worker-3")})
+    return _poll_import(lab, "worker-2", name), _poll_import(lab, "worker-3", name)
 
 
 def _poll_import(lab, worker: str, name: str, timeout: float = 60) -> bool:

@@ -16,6 +16,7 @@ once, a worker still restarting skipped a test once. So, in one place:
 from __future__ import annotations
 
 import gc
+import time
 from dataclasses import dataclass
 
 from .connect import wait_until
@@ -153,6 +154,25 @@ def _workers_coming(lab, before: Baseline) -> bool:
         return True
 
 
+def _settle(keys_now, limit: float, still: float) -> list[str]:
+    """Poll keys_now() until it is empty; returns [] then. Returns what is
+    left when it has not changed for `still` seconds (held by a live
+    reference: waiting longer releases nothing; it used to cost 30 s a run)
+    or at `limit`."""
+    deadline = time.monotonic() + limit
+    last, since = None, time.monotonic()
+    while True:
+        keys = keys_now()
+        now = time.monotonic()
+        if not keys:
+            return []
+        if set(keys) != last:
+            last, since = set(keys), now
+        elif now - since >= still or now >= deadline:
+            return keys
+        time.sleep(0.2)
+
+
 def release_erred(lab, before: Baseline, settle: float = 3) -> int:
     """Release the erred tasks this client still holds only because of a
     distributed 2026.8 bug; returns how many.
@@ -161,23 +181,24 @@ def release_erred(lab, before: Baseline, settle: float = 3) -> int:
     future's state, whose exception carries the traceback of `result()`, whose
     frame holds the Future itself: a cycle reachable from the client, so the
     future is never collected and the scheduler keeps the erred task (and its
-    whole task group) until the client closes. Reproduced in
-    tests/basics/test_isolation.py; an erred task group once made the
-    dashboard's /groups page answer 500. A future whose error was read with
-    `.exception()` instead is released normally."""
+    whole task group) until the client closes. Every other future that frame
+    (and its callers) held stays too: the worker-loss scenario's 60 squares.
+    Reproduced in tests/basics/test_isolation.py; an erred task group once
+    made the dashboard's /groups page answer 500. A future whose error was
+    read with `.exception()` instead is released normally."""
     gc.collect()
     held: dict[str, tuple] = {}
 
     def erred() -> list[str]:
         return [k for k in _held_since(lab, before, held) if held[k][1] == "erred"]
 
-    try:
-        wait_until(lambda: not erred(), settle, "erred tasks to be released")
-        return 0
-    except TimeoutError:
-        keys = erred()
+    keys = _settle(erred, settle, still=0.5)
+    if keys:
         _force_release(lab, held, keys)
-        return len(keys)
+        # Cancelling pops the client's state: the cycle is now garbage, and
+        # collecting it releases the futures its frames held.
+        gc.collect()
+    return len(keys)
 
 
 def restore(lab, before: Baseline) -> list[str]:
@@ -194,10 +215,8 @@ def restore(lab, before: Baseline) -> list[str]:
     def mine() -> list[str]:
         return _held_since(lab, before, held)
 
-    try:
-        wait_until(lambda: not mine(), SETTLE, "the scheduler to forget this run's tasks")
-    except TimeoutError:
-        keys = mine()
+    keys = _settle(mine, SETTLE, still=1.0)
+    if keys:
         _force_release(lab, held, keys)
         cleaned.append(f"cancelled {len(keys)} task(s) this client still held, e.g. {keys[:3]}")
     state = lab.client.run_on_scheduler(_scheduler_state)

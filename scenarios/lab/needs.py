@@ -22,21 +22,27 @@ NEEDS = {
 }
 
 
-def provided(lab) -> set[str]:
-    """The needs this lab meets, asked of the live cluster."""
+def provided(lab, wanted: frozenset[str] | None = None) -> set[str]:
+    """The needs this lab meets, asked of the live cluster: only those in
+    `wanted` (all when None). Asking only what a scenario needs matters: the
+    named-workers check waits up to a minute for a worker coming back, which a
+    one-worker cluster running a store-only scenario must not pay."""
     from .objects import bucket_ready
+
+    def asked(need: str) -> bool:
+        return wanted is None or need in wanted
 
     have = set()
     resources = getattr(lab, "resources", None)
-    if resources is not None or _cluster_has_code(lab.client):
+    if asked("lab-code") and (resources is not None or _cluster_has_code(lab.client)):
         have.add("lab-code")  # the lab's own clusters run its images
     if resources is not None:
         have.add("containers")
         if resources.kind == "compose":
             have.add("compose")
-    if _named_workers(lab):
+    if asked("named-workers") and _named_workers(lab):
         have.add("named-workers")
-    if bucket_ready(lab.settings):
+    if asked("store") and bucket_ready(lab.settings):
         have.add("store")
     return have
 

@@ -13,6 +13,9 @@ import time
 from typing import Iterable
 
 _state = {"quiet": False, "name": "", "start": time.monotonic(), "phase": "", "phase_at": 0.0}
+# Every phase of this process's scenarios, ended: (scenario, phase, seconds).
+# The test session prints the slowest (tests/conftest.py): where time goes.
+ENDED: list[tuple[str, str, float]] = []
 
 
 def configure(*, quiet: bool | None = None, name: str | None = None) -> None:
@@ -21,6 +24,7 @@ def configure(*, quiet: bool | None = None, name: str | None = None) -> None:
     if quiet is not None:
         _state["quiet"] = quiet
     if name is not None:
+        end_phase()
         _state["name"], _state["start"] = name, time.monotonic()
 
 
@@ -35,11 +39,26 @@ def elapsed() -> float:
 def phase(text: str) -> None:
     """Announce a phase: `[  12.3 s] spill: disk full, no max-spill`."""
     prefix = f"{_state['name']}: " if _state["name"] else ""
+    end_phase()
     # Remembered even when quiet: a time limit names the phase that stalled.
     _state["phase"], _state["phase_at"] = prefix + text, time.monotonic()
+    _state["text"] = text
     if quiet():
         return
     print(f"[{elapsed():7.1f} s] {prefix}{text}", file=sys.stderr, flush=True)
+
+
+def end_phase() -> None:
+    """Close the current phase (its time goes to ENDED); the registry calls it
+    when a scenario is done."""
+    if _state.get("text"):
+        ENDED.append((_state["name"], _state["text"], time.monotonic() - _state["phase_at"]))
+    _state["text"] = ""
+
+
+def slowest(n: int = 15) -> list[tuple[str, str, float]]:
+    """The n longest phases ended in this process, longest first."""
+    return sorted(ENDED, key=lambda e: -e[2])[:n]
 
 
 def last_phase() -> str | None:

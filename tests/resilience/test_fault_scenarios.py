@@ -62,14 +62,16 @@ def test_partition_is_noticed_by_the_tcp_timeout_and_worker_2_rejoins(lab):
 def test_chaos_is_correct_or_fails_clearly_with_two_seeds(lab):
     from scenarios.resilience.chaos import schedule
 
+    # Two faults per seed (a hold of 2-4 s, a rest of 1-4 s) within a 13 s job:
+    # the kinds and targets the 120 s default draws first, in about 20 s a seed.
     for seed in (1, 2):
-        r = _passed(registry.run("chaos", lab, seed=seed, duration=30))
+        r = _passed(registry.run("chaos", lab, seed=seed, duration=16, hold_max=4))
         m = r.measurements
         assert m["wrong_results"] == 0
         assert m["objects_published"] in (0, m["partitions"])
         assert m["outcome"] == "completed" or m["outcome"].startswith("failed: ")
         # The seed decides the faults: the run injected the drawn schedule's head.
-        drawn = schedule(seed, 2, (2, 8), (1, 4))[:m["faults_injected"]]
+        drawn = schedule(seed, 2, (2, 4), (1, 4))[:m["faults_injected"]]
         assert [(row["kind"], row["target"]) for row in r.tables["chaos schedule"]] == \
             [(p["kind"], p["target"]) for p in drawn]
         assert set(lab.workers_by_name()) == WORKERS

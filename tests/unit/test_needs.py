@@ -23,7 +23,7 @@ def test_a_scenario_is_skipped_with_the_reason_and_never_started(monkeypatch, fa
     monkeypatch.setitem(registry.SCENARIOS, "needy", registry.Scenario(
         "needy", registry.SCENARIOS["needy"].module, "test",
         needs=frozenset({"store", "containers"})))
-    monkeypatch.setattr(needs, "provided", lambda lab: {"store"})
+    monkeypatch.setattr(needs, "provided", lambda lab, wanted=None: {"store"})
     r = registry.run("needy", object())
     assert r.verdict == "skip" and not r.passed and not started
     assert r.notes == ["needs " + needs.NEEDS["containers"]]
@@ -33,8 +33,25 @@ def test_a_scenario_runs_when_its_needs_are_met(monkeypatch, fake_scenario):
     fake_scenario("needy", lambda lab: Result("needy"))
     monkeypatch.setitem(registry.SCENARIOS, "needy", registry.Scenario(
         "needy", registry.SCENARIOS["needy"].module, "test", needs=frozenset({"store"})))
-    monkeypatch.setattr(needs, "provided", lambda lab: {"store", "compose"})
+    monkeypatch.setattr(needs, "provided", lambda lab, wanted=None: {"store", "compose"})
     assert registry.run("needy", object()).verdict == "pass"
+
+
+def test_only_the_needs_a_scenario_names_are_asked_of_the_cluster(monkeypatch):
+    # A one-worker cluster running a store-only scenario must not wait a
+    # minute for worker-2 and worker-3 (the TLS side cluster did, every run).
+    asked = []
+    monkeypatch.setattr(needs, "_named_workers", lambda lab: asked.append("named") or False)
+    monkeypatch.setattr("scenarios.lab.objects.bucket_ready",
+                        lambda values: asked.append("store") or True)
+
+    class Lab:
+        resources, settings = None, {}
+
+    assert needs.provided(Lab(), frozenset({"store"})) == {"store"}
+    assert asked == ["store"]
+    assert needs.provided(Lab(), frozenset({"named-workers"})) == set()
+    assert asked == ["store", "named"]
 
 
 def test_an_unknown_need_is_an_error_not_a_skip():
