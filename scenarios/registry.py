@@ -185,6 +185,7 @@ def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
     reasons = unmet(wanted, provided(lab, wanted)) if wanted else []
     if reasons:
         progress.phase("skipped: this cluster lacks what the scenario needs")
+        progress.end_phase()
         return Result(name=name, verdict=SKIP, notes=[f"needs {why}" for why in reasons])
     nemesis = getattr(lab, "faults", None)
     mark = len(nemesis.log) if nemesis else 0

@@ -168,10 +168,12 @@ def _victim_loads(lab) -> int:
         .get(VICTIM, {}).get("loads", 0)
 
 
-def kills(lab, r: Result, models, groups: int, files: int, rows: int,
+def kills(lab, r: Result, models, groups: int, during_groups: int, files: int, rows: int,
           actor_timeout: float, kind: str) -> tuple[dict, ways.Run]:
-    """worker-2 killed between two runs (state set up before, used after) and
-    during a run (each way on its own run), with the `kind` model."""
+    """worker-2 killed between two runs (state set up before, used after;
+    partitions of `groups` row groups) and during a run (each way on its own
+    run, partitions of `during_groups`: many short tasks, so the kill lands
+    early), with the `kind` model."""
     model, info = models[kind]
     outcomes: dict[str, dict] = {w: {"way": f"({w}) {ways.WAYS[w]}"} for w in ways.WAYS}
 
@@ -208,7 +210,7 @@ def kills(lab, r: Result, models, groups: int, files: int, rows: int,
             try:
                 run = ways.measure(lab, lambda w=w: ways.prepare(lab, w, model, info,
                                                                  actor_timeout=actor_timeout),
-                                   groups, ways.output_prefix(f"during-{w}{suffix}"),
+                                   during_groups, ways.output_prefix(f"during-{w}{suffix}"),
                                    during=kill_mid_run(lab, held))
             finally:
                 killed = "fault" in held
@@ -259,7 +261,8 @@ def run(lab, files: int = 12, rows_per_file: int = 100_000, row_group: int = 1_0
     try:
         runs = compare_ways(lab, r, models, partition_rows // row_group, files, rows_per_file,
                             actor_timeout)
-        _, during_d = kills(lab, r, models, (kill_partition_rows or partition_rows) // row_group,
+        _, during_d = kills(lab, r, models, partition_rows // row_group,
+                            (kill_partition_rows or partition_rows) // row_group,
                             files, rows_per_file, actor_timeout, kill_model)
         phase("dependencies: a module the workers lack; a class from __main__")
         r.measurements.update(deps.feature_module(lab))
