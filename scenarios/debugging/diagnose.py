@@ -37,13 +37,21 @@ def drop_destroyed_curdocs(dask_scheduler=None) -> int:
     a /groups page left open), the entry stays. Once that session is destroyed,
     every later `curdoc()` outside a session raises "Patched curdoc has been
     previously destroyed", and so does `performance_report` until the
-    scheduler restarts. Between handlers nothing is patched on purpose, so a
-    dead entry is always stale: drop those."""
+    scheduler restarts. When something else still holds the destroyed
+    document, curdoc() returns it instead and `performance_report` fails with
+    "'DocumentCallbackManager' object has no attribute '_js_event_callbacks'"
+    (seen in the 3rd pass of a repeat run). A document in use by a handler is
+    neither, so an entry that is either is stale: drop those."""
     from bokeh.io import doc
 
-    stale = [ref for ref in doc._PATCHED_CURDOCS if ref() is None]
-    doc._PATCHED_CURDOCS[:] = [ref for ref in doc._PATCHED_CURDOCS if ref() is not None]
-    return len(stale)
+    def stale(ref) -> bool:
+        document = ref()
+        # Document.destroy() deletes _roots (a session's proxy forwards the lookup).
+        return document is None or not hasattr(document, "_roots")
+
+    dropped = [ref for ref in doc._PATCHED_CURDOCS if stale(ref)]
+    doc._PATCHED_CURDOCS[:] = [ref for ref in doc._PATCHED_CURDOCS if ref not in dropped]
+    return len(dropped)
 
 LOGGER = "dasklab.parse"
 BAD_INDEX = 37
