@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ..lab import Result, Sampler, SocketMeter, phase
+from ..lab import Result, SocketMeter, WorkerPeakMemory, phase
 
 
 def inc(x: int) -> int:
@@ -43,34 +43,6 @@ def expensive(i, n: int, topic: str) -> np.ndarray:
 
 def runs(client, topic: str) -> int:
     return len(client.get_events(topic))
-
-
-class PeakWorkerMemory(Sampler):
-    """How far one worker's process memory rose above its level at entry (as
-    the scheduler hears it with each heartbeat)."""
-
-    interval = 0.2
-
-    def __init__(self, client, name: str):
-        self.client, self.name = client, name
-        self.base = self._memory()
-        self.peak = self.base
-
-    def _memory(self) -> int:
-        for w in self.client.scheduler_info(n_workers=-1)["workers"].values():
-            if w["name"] == self.name:
-                return w["metrics"]["memory"]
-        return 0
-
-    def sample(self) -> None:
-        try:
-            self.peak = max(self.peak, self._memory())
-        except Exception:  # noqa: BLE001 - a missed sample
-            pass
-
-    @property
-    def rise(self) -> int:
-        return self.peak - self.base
 
 
 def run(lab, tiny: int = 4000, big_mb: int = 40, loop: int = 8, gather_mb: int = 160,
@@ -158,13 +130,15 @@ def run(lab, tiny: int = 4000, big_mb: int = 40, loop: int = 8, gather_mb: int =
         round(gathered.received / 2**20), round(reduced.received / 2**20, 2), bad_s, good_s,
         local == remote and reduced.received * 100 < gathered.received)
 
-    limit = lab.workers_by_name()["worker-1"]["memory_limit"]
+    worker_1 = lab.workers_by_name()["worker-1"]
+    limit = worker_1["memory_limit"]
     for label, fraction in (("right-sized", chunk_fraction / 15), ("too large", chunk_fraction)):
         phase(f"partitions {label}: chunks of {fraction:.0%} of worker-1's memory")
         chunk = int(limit * fraction) // 8
         total = int(limit * chunk_fraction * 4) // 8
         x = da.random.random(total, chunks=chunk)
-        with dask.annotate(workers=["worker-1"]), PeakWorkerMemory(c, "worker-1") as peak:
+        with dask.annotate(workers=["worker-1"]), \
+                WorkerPeakMemory(c, worker_1["address"]) as peak:
             t = time.perf_counter()
             x.sum().compute(optimize_graph=False)
             seconds = time.perf_counter() - t

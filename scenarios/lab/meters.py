@@ -118,6 +118,40 @@ class PeakMemory(Sampler):
         return super().__enter__()
 
 
+_IN_WORKER: dict[str, PeakMemory] = {}
+
+
+def _peak_start(token: str) -> None:
+    _IN_WORKER[token] = PeakMemory().__enter__()
+
+
+def _peak_stop(token: str) -> int:
+    meter = _IN_WORKER.pop(token)
+    meter.__exit__(None, None, None)
+    return meter.peak
+
+
+class WorkerPeakMemory:
+    """PeakMemory run inside one worker's process while the block runs: how
+    far that worker's resident memory rose (`rise`, bytes), sampled there
+    every 10 ms. The scheduler's view of a worker's memory is refreshed once
+    per heartbeat and missed a peak that lasted under a second (a flaky
+    best-practices row: 21 MiB seen for a 512 MiB rise)."""
+
+    def __init__(self, client, address: str) -> None:
+        self.client, self.address, self.rise = client, address, 0
+
+    def __enter__(self) -> "WorkerPeakMemory":
+        import uuid
+
+        self.token = uuid.uuid4().hex
+        self.client.run(_peak_start, self.token, workers=[self.address])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.rise = self.client.run(_peak_stop, self.token, workers=[self.address])[self.address]
+
+
 class StatusWatch(Sampler):
     """Polls the scheduler for worker statuses; remembers who was ever paused."""
 
