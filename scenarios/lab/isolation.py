@@ -57,17 +57,16 @@ def _held(client_id: str, dask_scheduler=None) -> dict[str, tuple]:
     return {str(ts.key): (ts.key, ts.state) for ts in state.wants_what} if state else {}
 
 
-def _held_since(lab, before: "Baseline", held: dict) -> list[str]:
-    """Refresh `held` with what this client wants now; the keys new since `before`."""
-    held.clear()
-    held.update(lab.client.run_on_scheduler(_held, lab.client.id))
-    return [k for k in held if k not in before.tasks]
+def _held_since(lab, before: "Baseline") -> dict[str, tuple]:
+    """{str(key): (key, state)} of what this client wants now, new since `before`."""
+    held = lab.client.run_on_scheduler(_held, lab.client.id)
+    return {k: v for k, v in held.items() if k not in before.tasks}
 
 
-def _force_release(lab, held: dict[str, tuple], names: list[str]) -> None:
+def _force_release(lab, held: dict[str, tuple]) -> None:
     from distributed import Future
 
-    lab.client.cancel([Future(held[n][0], lab.client) for n in names if n in held], force=True)
+    lab.client.cancel([Future(key, lab.client) for key, _ in held.values()], force=True)
 
 
 def docker_objects() -> frozenset[str]:
@@ -154,22 +153,22 @@ def _workers_coming(lab, before: Baseline) -> bool:
         return True
 
 
-def _settle(keys_now, limit: float, still: float) -> list[str]:
-    """Poll keys_now() until it is empty; returns [] then. Returns what is
+def _settle(held_now, limit: float, still: float) -> dict:
+    """Poll held_now() until it is empty; returns {} then. Returns what is
     left when it has not changed for `still` seconds (held by a live
     reference: waiting longer releases nothing; it used to cost 30 s a run)
     or at `limit`."""
     deadline = time.monotonic() + limit
     last, since = None, time.monotonic()
     while True:
-        keys = keys_now()
+        held = held_now()
         now = time.monotonic()
-        if not keys:
-            return []
-        if set(keys) != last:
-            last, since = set(keys), now
+        if not held:
+            return {}
+        if set(held) != last:
+            last, since = set(held), now
         elif now - since >= still or now >= deadline:
-            return keys
+            return held
         time.sleep(0.2)
 
 
@@ -187,14 +186,13 @@ def release_erred(lab, before: Baseline, settle: float = 3) -> int:
     made the dashboard's /groups page answer 500. A future whose error was
     read with `.exception()` instead is released normally."""
     gc.collect()
-    held: dict[str, tuple] = {}
 
-    def erred() -> list[str]:
-        return [k for k in _held_since(lab, before, held) if held[k][1] == "erred"]
+    def erred() -> dict[str, tuple]:
+        return {k: v for k, v in _held_since(lab, before).items() if v[1] == "erred"}
 
     keys = _settle(erred, settle, still=0.5)
     if keys:
-        _force_release(lab, held, keys)
+        _force_release(lab, keys)
         # Cancelling pops the client's state: the cycle is now garbage, and
         # collecting it releases the futures its frames held.
         gc.collect()
@@ -210,15 +208,11 @@ def restore(lab, before: Baseline) -> list[str]:
         cleaned.append(f"released {released} erred task(s) Dask's client kept "
                        "(a future whose result() raised: lab/isolation.py)")
 
-    held: dict[str, tuple] = {}
-
-    def mine() -> list[str]:
-        return _held_since(lab, before, held)
-
-    keys = _settle(mine, SETTLE, still=1.0)
+    keys = _settle(lambda: _held_since(lab, before), SETTLE, still=1.0)
     if keys:
-        _force_release(lab, held, keys)
-        cleaned.append(f"cancelled {len(keys)} task(s) this client still held, e.g. {keys[:3]}")
+        _force_release(lab, keys)
+        cleaned.append(f"cancelled {len(keys)} task(s) this client still held, "
+                       f"e.g. {list(keys)[:3]}")
     state = lab.client.run_on_scheduler(_scheduler_state)
     for plugin in sorted(set(state["plugins"]) - before.plugins - LASTING):
         kind, _, name = plugin.partition(":")
