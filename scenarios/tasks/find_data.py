@@ -82,9 +82,16 @@ def run(lab, n: int = 24) -> Result:
         wait_until(lambda: any(held.key in keys for keys in b.processing().values()), 30,
                    "the gated task to be processing")
         where = [names[addr] for addr, keys in b.processing().items() if held.key in keys]
-        stack = b.call_stack([held])
-        frames = [line for per_worker in stack.values() for lines in per_worker.values()
-                  for line in lines]
+
+        def frames_now() -> list:
+            stack = b.call_stack([held])
+            return [line for per_worker in stack.values() for lines in per_worker.values()
+                    for line in lines]
+
+        # "processing" on the scheduler means assigned: the worker's thread may
+        # not have started it yet, and call_stack() is empty until it does
+        # (seen once in a fresh-clone run).
+        frames = wait_until(frames_now, 30, "the gated task to be running on its worker")
         proof("processing() names the worker running the gated task", where, len(where) == 1)
         waiting = [str(f).strip() for f in frames if "wait" in str(f)]
         proof("call_stack() shows it waiting inside Event.wait",
