@@ -310,7 +310,10 @@ def notes(r: Result, runs: dict, models) -> list[str]:
         "task unpickles its own copy. This is what dask-ml's ParallelPostFit does. Harmless for "
         "a 1 MB model (no warning); costly at tens of MB.",
         "(b) A scattered future: one copy per worker, but scattered data is not recomputable. "
-        f"After the run the Active Memory Manager dropped the broadcast copies to "
+        "Dask calls broadcast=True incompatible with the Active Memory Manager, which drops "
+        "every copy no task waits on (between the scatter and the job's arrival too: workers "
+        "then fetch and unpickle it again), so the lab stops the AMM from scatter to job end. "
+        f"Started again, it dropped the broadcast copies to "
         f"{r.measurements.get('b_holders_after_idle')} holder(s); lose that worker and every job "
         "holding the future is cancelled.",
         "(c) Loading in every task: nothing through the scheduler, but one download and unpickle "

@@ -94,11 +94,20 @@ class Prepared:
     arg: Any
     extra: tuple = ()  # more arguments after the model argument
     futures: list = field(default_factory=list)  # what keeps (b)'s copies and (e)'s actors alive
+    amm_paused: bool = False  # (b) broadcast: the Active Memory Manager is stopped until resume()
+
+
+def resume(lab, prepared: Prepared) -> None:
+    """Start the Active Memory Manager again if this way paused it."""
+    if prepared.amm_paused:
+        lab.client.amm.start()
+        prepared.amm_paused = False
 
 
 def release(lab, prepared: Prepared) -> None:
     """Drop a way's state on the cluster now (the scattered model, the
     actors), not whenever the last reference to it happens to go."""
+    resume(lab, prepared)
     if prepared.futures:
         lab.client.cancel(prepared.futures, force=True)
         prepared.futures.clear()
@@ -108,13 +117,30 @@ def prepare(lab, way: str, model: m.ScoringModel, info: dict,
             scatter_to: list[str] | None = None, actor_timeout: float = 60) -> Prepared:
     """The model argument of a way. (b) broadcasts unless `scatter_to` names
     workers; (d) registers the cache plugin (loads before it returns);
-    (e) starts one actor per worker, each call bounded by `actor_timeout`."""
+    (e) starts one actor per worker, each call bounded by `actor_timeout`.
+
+    A broadcast pauses the Active Memory Manager until `resume()` (`measure`
+    resumes it when the job ends). Dask's own docs call broadcast=True
+    "incompatible with the Active Memory Manager's ReduceReplicas policy": every
+    2 s it drops each copy no assigned task waits on. In the gap between the
+    scatter and the job reaching the scheduler, or after a worker's last task
+    before a stolen one lands there, it dropped copies that the workers then
+    fetched and unpickled again (loads 2/1/2 in one CI run instead of 1/1/1;
+    worse, a kill of the one holder left would cancel the job)."""
     c, path = lab.client, info["path"]
     if way == "a":
         return Prepared(way, m.score_with, model)
     if way == "b":
-        [future] = c.scatter([model], broadcast=scatter_to is None, workers=scatter_to)
-        return Prepared(way, m.score_with, future, futures=[future])
+        broadcast = scatter_to is None
+        if broadcast:
+            c.amm.stop()
+        try:
+            [future] = c.scatter([model], broadcast=broadcast, workers=scatter_to)
+        except BaseException:
+            if broadcast:
+                c.amm.start()
+            raise
+        return Prepared(way, m.score_with, future, futures=[future], amm_paused=broadcast)
     if way == "c":
         return Prepared(way, m.score_loading, path)
     if way == "d":
@@ -228,8 +254,10 @@ def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
             # (e.g. a dead actor fails already when the graph is built, on the client)
             run.error = f"{type(e).__name__}: {' '.join(str(e).split())}"[:200]
         run.wall_s = time.monotonic() - start
-        if prepared is not None and not keep:
-            release(lab, prepared)
+        if prepared is not None:
+            resume(lab, prepared)
+            if not keep:
+                release(lab, prepared)
     after = snapshot(lab)
     run.client_sent = meter.sent
     run.scheduler_sent = after.scheduler["sent"] - before.scheduler["sent"]

@@ -21,6 +21,22 @@ def test_a_left_plugin_is_named_and_restore_removes_it(lab):
     assert isolation.leftovers(lab, before, settle=1) == []
 
 
+def test_a_stopped_active_memory_manager_is_named_and_restore_starts_it(lab):
+    """Scoring's broadcast pauses the AMM; a run that dies before resuming it
+    must not change how every later run's replicas are kept."""
+    before = isolation.snapshot(lab, docker=False)
+    assert before.amm is True and lab.client.amm.running()
+    lab.client.amm.stop()
+    try:
+        assert isolation.leftovers(lab, before, settle=1) == [
+            "the Active Memory Manager is stopped (client.amm.start() starts it)"]
+        assert "started the Active Memory Manager again (the run stopped it)" in \
+            isolation.restore(lab, before)
+    finally:
+        lab.client.amm.start()
+    assert lab.client.amm.running() and isolation.leftovers(lab, before, settle=1) == []
+
+
 def test_an_erred_future_whose_result_raised_stays_held_until_the_lab_releases_it(lab):
     """With a tuple key, as a dataframe's tasks have: only the real key cancels."""
     before = isolation.snapshot(lab, docker=False)
