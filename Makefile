@@ -29,17 +29,17 @@ up: preflight prereqs images ## Start the cluster (builds what is missing), wait
 	  $(COMPOSE) ps -a --format 'table {{.Service}}\t{{.State}}\t{{.Status}}' >&2; \
 	  echo "[up] \`make logs s=<service>\` shows why; \`make down\` removes these containers (volumes are kept)." >&2; \
 	  exit 1; fi
-	@$(PY) -m scenarios.lab.objects ensure
-	@$(PY) -m scenarios.lab.status
+	@$(PY) -m dasklab.objects ensure
+	@$(PY) -m dasklab.status
 
 preflight: ## Check ports, network, engine, disk and settings before `make up` builds or starts anything
-	@python3 -m scenarios.lab.preflight
+	@python3 -m dasklab.preflight
 
-restart: prereqs env ## Restart every container (code under scenarios/ is re-imported), wait until healthy
+restart: prereqs env ## Restart every container (code under dasklab/ and scenarios/ is re-imported), wait until healthy
 	@$(PY) -m scenarios.admin.certs --if-tls
 	@$(COMPOSE) restart
 	@$(COMPOSE) up -d --wait --wait-timeout 300
-	@$(PY) -m scenarios.lab.status
+	@$(PY) -m dasklab.status
 
 certs: venv ## Make (or renew) the private CA and the TLS certificates in build/certs (TLS=on uses them)
 	@$(PY) -m scenarios.admin.certs $(ARGS)
@@ -67,27 +67,27 @@ logs: ## Show logs (all services, or one: make logs s=worker-2)
 	@$(COMPOSE) logs --tail=200 $(s)
 
 objects: venv env ## List the object store's buckets and objects with sizes (minio SDK)
-	@$(PY) -m scenarios.lab.objects list
+	@$(PY) -m dasklab.objects list
 
 s3-env: env ## Print `export` lines for the S3 variables (eval "$$(make -s s3-env)")
-	@$(PY) -m scenarios.lab.settings s3-env
+	@$(PY) -m dasklab.settings s3-env
 
 check-env: venv env ## Compare Python and every package on client, scheduler and workers
-	@$(PY) -m scenarios.lab.check_env
+	@$(PY) -m dasklab.check_env
 
 ##@ Beyond one machine
 swarm-up: prereqs images ## The lab as a Swarm stack (single-node swarm on loopback if none); scenarios: DASKLAB_BACKEND=swarm
-	@$(PY) -m scenarios.lab.swarm up $(ARGS)
+	@$(PY) -m dasklab.swarm up $(ARGS)
 
 swarm-scale: venv env ## Scale the stack's workers to N, retiring the removed ones first (make swarm-scale N=2)
 	@[ -n "$(N)" ] || { echo "usage: make swarm-scale N=<number of workers>" >&2; exit 2; }
-	@$(PY) -m scenarios.lab.swarm scale $(N)
+	@$(PY) -m dasklab.swarm scale $(N)
 
 swarm-down: venv env ## Remove the stack and its volumes; leave the swarm if swarm-up made it
-	@$(PY) -m scenarios.lab.swarm down
+	@$(PY) -m dasklab.swarm down
 
 k8s-manifests: venv env ## Write build/k8s/*.yaml for the dask-kubernetes operator, validated offline
-	@$(PY) -m scenarios.lab.k8s $(ARGS)
+	@$(PY) -m dasklab.k8s $(ARGS)
 
 ##@ Scenarios
 scenarios: venv ## List the scenarios
@@ -109,7 +109,7 @@ test-repeat: prereqs images ## The integration suite N times on one test cluster
 	@# Not tests/swarm: it runs on a swarm of its own, not the test cluster, and its
 	@# module-scoped stack would carry one pass's scale-down into the next.
 	@$(PY) -m pytest -m integration --ignore=tests/swarm --count $(N) --repeat-scope session \
-	  -p scenarios.lab.repeat_table $(ARGS)
+	  -p dasklab.repeat_table $(ARGS)
 
 test-unit: venv ## Unit tests only (no Docker needed)
 	@$(PY) -m pytest -m "not integration"
@@ -155,18 +155,18 @@ browser: ## Headless Chromium + chromedriver for the dashboard scenario (Debian 
 	@bash $(BOOT)/browser.sh
 
 env: venv ## Create .env with defaults on first run, then validate it
-	@$(PY) -m scenarios.lab.settings init
+	@$(PY) -m dasklab.settings init
 
 images: prereqs ## Build the base image (offline bootstrap if needed), the dask and garage images
 	@# The base image (apt), .venv with its wheelhouse (PyPI) and Garage's binary
 	@# (cargo) do not depend on each other: on a cold machine they are made side by side.
 	@$(MAKE) --no-print-directory -j3 base-image env garage-binary
 	@base="$$(cat build/.base-image)" && \
-	  bash $(BOOT)/build-image.sh "$$($(PY) -m scenarios.lab.settings get DASKLAB_IMAGE)" \
+	  bash $(BOOT)/build-image.sh "$$($(PY) -m dasklab.settings get DASKLAB_IMAGE)" \
 	    images/dask/Dockerfile BASE_IMAGE="$$base" -- \
 	    images/dask/entrypoint.sh images/requirements.lock images/requirements-build.lock \
 	    images/bootstrap/uv.py && \
-	  if [ "$$($(PY) -m scenarios.lab.settings get STORE_BACKEND)" = garage ]; then \
+	  if [ "$$($(PY) -m dasklab.settings get STORE_BACKEND)" = garage ]; then \
 	    bash $(BOOT)/garage.sh && \
 	    bash $(BOOT)/build-image.sh dasklab/garage:$(GARAGE_VERSION) images/garage/Dockerfile \
 	      BASE_IMAGE="$$base" -- images/garage/entrypoint.sh images/garage/init.sh build/garage/garage; \
@@ -174,12 +174,12 @@ images: prereqs ## Build the base image (offline bootstrap if needed), the dask 
 
 image-extra: images ## Build dasklab/dask:extra = the dask image + EXTRA_REQUIREMENTS (from the wheelhouse)
 	@bash $(BOOT)/build-image.sh dasklab/dask:extra images/extra/Dockerfile \
-	  DASKLAB_IMAGE="$$($(PY) -m scenarios.lab.settings get DASKLAB_IMAGE)" \
+	  DASKLAB_IMAGE="$$($(PY) -m dasklab.settings get DASKLAB_IMAGE)" \
 	  EXTRA_REQUIREMENTS="$(EXTRA_REQUIREMENTS)" -- images/requirements.lock
 
 image-rogue: images ## Build dasklab/dask:rogue, a drifted worker image (toolz at another version)
 	@bash $(BOOT)/build-image.sh dasklab/dask:rogue images/rogue/Dockerfile \
-	  DASKLAB_IMAGE="$$($(PY) -m scenarios.lab.settings get DASKLAB_IMAGE)" -- \
+	  DASKLAB_IMAGE="$$($(PY) -m dasklab.settings get DASKLAB_IMAGE)" -- \
 	  images/requirements-rogue.lock
 
 lock: venv ## Re-resolve images/requirements*.in into the locks (needs the network)

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from . import registry
-from .lab.result import SKIP, render
+from dasklab.result import SKIP, render
 
 
 def _value(text: str):
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     params = parse_params(args.set)
 
-    from .lab import open_lab_or_exit, progress
+    from dasklab import open_lab_or_exit, progress
 
     progress.configure(quiet=args.quiet)
 

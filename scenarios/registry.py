@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 
-from .lab.result import ERROR, SKIP, Result
+from dasklab.result import ERROR, SKIP, Result
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def run(name: str, lab, **params) -> Result:
     A scenario whose needs this cluster does not meet is not started: `skip`.
     Faults the nemesis injected meanwhile are recorded in the result. On any
     verdict but pass, evidence (logs, ps, cluster dump) is saved."""
-    from .lab.connect import lab_code_by_value
+    from dasklab.connect import lab_code_by_value
 
     mod = module(name)
     shipping = lab_code_by_value() if getattr(lab, "backend", None) == "none" else nullcontext()
@@ -177,8 +177,8 @@ def run(name: str, lab, **params) -> Result:
 
 
 def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
-    from .lab import faults, isolation, progress
-    from .lab.needs import provided, unmet
+    from dasklab import faults, isolation, progress
+    from dasklab.needs import provided, unmet
 
     progress.configure(name=name)
     wanted = SCENARIOS[name].needs
@@ -211,8 +211,8 @@ def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
             result.notes.append(f"cleanup after the run failed: {e!r}")
     progress.phase(f"done: {result.verdict}")
     if result.verdict != SKIP and not result.passed:
-        from .lab.evidence import ROOT, save
-        from .lab.result import render
+        from dasklab.evidence import ROOT, save
+        from dasklab.result import render
 
         result.evidence = save(lab, name)
         # The verdict and its reasons beside the logs: a failure seen only in a

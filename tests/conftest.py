@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from pytest_docker.plugin import get_docker_services
 
-from scenarios.lab.compose import Compose, side_env
-from scenarios.lab.evidence import save_compose
-from scenarios.lab.settings import ROOT, compose_files, load
+from dasklab.compose import Compose, side_env
+from dasklab.evidence import save_compose
+from dasklab.settings import ROOT, compose_files, load
 
 PROJECT = "dasklab-test"
 
 # A time limit per test (pytest-timeout; `timeout` in pyproject.toml): on expiry
 # every thread's stack, the cluster's py-spy dumps and logs are kept (evidence/).
 # pytester: the unit test of that time limit runs a test that hangs on purpose.
-pytest_plugins = ["scenarios.lab.timelimit", "pytester"]
+pytest_plugins = ["dasklab.timelimit", "pytester"]
 
 
 def pytest_collection_modifyitems(items):
@@ -102,9 +102,9 @@ def _save_compose_evidence(compose: Compose) -> None:
 
 @pytest.fixture(scope="session")
 def lab(docker_services):
-    from scenarios.lab import open_lab
+    from dasklab import open_lab
 
-    from scenarios.lab import timelimit
+    from dasklab import timelimit
 
     lab = open_lab(project=PROJECT)
     lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=60)
@@ -124,7 +124,7 @@ def leaves_the_cluster_as_it_found_it(request):
     if request.node.get_closest_marker("integration") is None:
         yield
         return
-    from scenarios.lab import isolation
+    from dasklab import isolation
 
     lab = request.getfixturevalue("lab") if "lab" in request.fixturenames else None
     before = isolation.snapshot(lab) if lab else None
@@ -150,8 +150,8 @@ def leaves_the_cluster_as_it_found_it(request):
 def pytest_terminal_summary(terminalreporter):
     """Beside pytest's slowest tests (--durations), the slowest scenario
     phases: where inside a test the time goes. Kept in reports/ too."""
-    from scenarios.lab import progress
-    from scenarios.lab.reports import report_path
+    from dasklab import progress
+    from dasklab.reports import report_path
 
     slowest = progress.slowest(15)
     if not slowest:
@@ -181,7 +181,7 @@ def fake_scenario(monkeypatch, tmp_path):
         monkeypatch.setitem(registry.SCENARIOS, name,
                             registry.Scenario(name, module.__name__, "a test's own scenario",
                                               needs=frozenset()))
-        monkeypatch.setattr("scenarios.lab.evidence.EVIDENCE", tmp_path)
+        monkeypatch.setattr("dasklab.evidence.EVIDENCE", tmp_path)
         return tmp_path
 
     return register

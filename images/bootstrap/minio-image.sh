@@ -2,7 +2,7 @@
 # STORE_BACKEND=minio: the MinIO image cannot be built here (it needs Go and
 # the Go module proxy), so it must already be in the engine. Say how to get it.
 set -euo pipefail
-image="$(.venv/bin/python -m scenarios.lab.settings get MINIO_IMAGE)"
+image="$(.venv/bin/python -m dasklab.settings get MINIO_IMAGE)"
 if docker image inspect "$image" >/dev/null 2>&1; then
     echo "[images] using MinIO image $image" >&2; exit 0
 fi

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..lab.settings import CERTS, load
+from dasklab.settings import CERTS, load
 
 CA_DAYS = 365
 LEAF_DAYS = 90

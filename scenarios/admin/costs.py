@@ -19,8 +19,8 @@ once for the used CPU and once for the reservation.
 
 from __future__ import annotations
 
-from ..lab import Result, phase, wait_until
-from ..lab.docker_api import container, container_cpu_s
+from dasklab import Result, phase, wait_until
+from dasklab.docker_api import container, container_cpu_s
 
 SPAN = "costs"
 # Docker counts every thread of the container (event loop, heartbeats, the

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import socket
 
-from ..lab import Result, docker_api, phase
-from ..lab.settings import reference_bucket
+from dasklab import Result, docker_api, phase
+from dasklab.settings import reference_bucket
 from . import audit
 
 LESSON_KEY = "dasklab-security/lesson.txt"

@@ -21,8 +21,8 @@ import tempfile
 import time
 import warnings
 
-from ..lab import ROOT, Compose, Result, check_env, phase, versions, wait_until
-from ..lab.settings import WHEELS_INDEX
+from dasklab import ROOT, Compose, Result, check_env, phase, versions, wait_until
+from dasklab.settings import WHEELS_INDEX
 
 PKG = "tabulate"
 WORKERS = ("worker-1", "worker-2", "worker-3")

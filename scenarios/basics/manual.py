@@ -18,7 +18,7 @@ import uuid
 
 import dask
 
-from ..lab import Result, free_port, phase, try_connect, wait_until, worker_containers
+from dasklab import Result, free_port, phase, try_connect, wait_until, worker_containers
 
 LABEL = "dasklab.manual"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 
-from ..lab import ComposeCluster, Result, Sampler, phase, side_project, wait_until
-from ..lab import report_path
+from dasklab import ComposeCluster, Result, Sampler, phase, side_project, wait_until
+from dasklab import report_path
 
 PROJECT, NETWORK = "dasklab-scaling", "172.29.90"
 

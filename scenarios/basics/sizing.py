@@ -17,8 +17,8 @@ import time
 
 from dask.utils import format_bytes, parse_bytes
 
-from ..lab import ComposeCluster, Result, phase, side_project
-from ..lab.meters import process_cpu_s
+from dasklab import ComposeCluster, Result, phase, side_project
+from dasklab.meters import process_cpu_s
 
 PROJECT, NETWORK = "dasklab-sizing", "172.29.91"
 

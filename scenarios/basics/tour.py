@@ -13,7 +13,7 @@ import os
 import socket
 import sys
 
-from ..lab import Result, phase, versions
+from dasklab import Result, phase, versions
 
 
 MANAGERS = {"compose": "Docker Compose here", "swarm": "Docker Swarm here (the stack)",

@@ -16,8 +16,8 @@ import argparse
 import statistics
 import time
 
-from ..lab import progress, s3, wait_until
-from ..lab.connect import open_lab
+from dasklab import progress, s3, wait_until
+from dasklab.connect import open_lab
 
 WORKERS = {"worker-1", "worker-2", "worker-3"}
 FAULTS = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from .. import registry
-from ..lab.connect import open_lab
+from dasklab.connect import open_lab
 
 
 def main() -> int:

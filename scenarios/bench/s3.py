@@ -14,8 +14,8 @@ import os
 import time
 from urllib.parse import urlparse
 
-from ..lab.docker_api import container_cpu_s
-from ..lab.connect import open_lab
+from dasklab.docker_api import container_cpu_s
+from dasklab.connect import open_lab
 
 
 def _keys(worker: str, n: int) -> list[str]:
@@ -23,7 +23,7 @@ def _keys(worker: str, n: int) -> list[str]:
 
 
 def s3fs_write(worker: str, n: int, size: int) -> tuple[float, float, int]:
-    from ..lab.datasets import s3
+    from dasklab.datasets import s3
 
     fs, blob = s3(), os.urandom(size)
     start = time.time()
@@ -33,7 +33,7 @@ def s3fs_write(worker: str, n: int, size: int) -> tuple[float, float, int]:
 
 
 def s3fs_read(worker: str, n: int) -> tuple[float, float, int]:
-    from ..lab.datasets import s3
+    from dasklab.datasets import s3
 
     fs = s3()
     start, total = time.time(), 0

@@ -17,8 +17,8 @@ import argparse
 import statistics
 import time
 
-from ..lab import ComposeCluster, side_project, use_lab_config, wait_until
-from ..lab.progress import phase
+from dasklab import ComposeCluster, side_project, use_lab_config, wait_until
+from dasklab.progress import phase
 
 PROJECT, NETWORK = "dasklab-bench-scaling", "172.29.92"
 

@@ -15,12 +15,12 @@ import os
 import statistics
 import time
 
-from ..lab.connect import open_lab_or_exit
-from ..lab.datasets import bucket, s3
-from ..lab.docker_api import container_cpu_s
-from ..lab.progress import phase
-from ..lab.result import table_text
-from ..plugins.model_cache import ModelCache
+from dasklab.connect import open_lab_or_exit
+from dasklab.datasets import bucket, s3
+from dasklab.docker_api import container_cpu_s
+from dasklab.progress import phase
+from dasklab.result import table_text
+from .model_cache import ModelCache
 from ..scoring import model as m
 from ..scoring import scoring, ways
 

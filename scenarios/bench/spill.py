@@ -15,8 +15,8 @@ import time
 
 from distributed import wait
 
-from ..lab.connect import open_lab
-from ..lab.datasets import make_chunk
+from dasklab.connect import open_lab
+from dasklab.datasets import make_chunk
 
 TARGET = "worker-1"
 

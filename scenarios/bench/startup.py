@@ -18,10 +18,10 @@ import subprocess
 import sys
 import time
 
-from ..lab.compose import Compose, side_env
-from ..lab.connect import try_connect, use_lab_config, wait_until
-from ..lab.docker_api import image_present
-from ..lab.settings import compose_files, load, memory_bytes, validate
+from dasklab.compose import Compose, side_env
+from dasklab.connect import try_connect, use_lab_config, wait_until
+from dasklab.docker_api import image_present
+from dasklab.settings import compose_files, load, memory_bytes, validate
 
 PROJECT = "dasklab-bench"
 WORKERS = {"worker-1", "worker-2", "worker-3"}

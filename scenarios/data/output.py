@@ -15,7 +15,7 @@ import uuid
 
 import pandas as pd
 
-from ..lab import PeakMemory, Result, Timer, bucket, frame_digest, partition, phase, s3
+from dasklab import PeakMemory, Result, Timer, bucket, frame_digest, partition, phase, s3
 
 
 def partition_or_fail(index: int, rows: int, fail_at: int = -1) -> pd.DataFrame:

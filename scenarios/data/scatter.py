@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from ..lab import Result, SocketMeter, Timer, phase, wait_until
+from dasklab import Result, SocketMeter, Timer, phase, wait_until
 
 
 def _checksum(arr: np.ndarray, i: int) -> float:
@@ -88,7 +88,7 @@ def run(lab, size_mb: int = 100, tasks: int = 6) -> Result:
         f"Dask bug seen here: broadcasting logged {poisoned} 'replicate' event(s) holding "
         "WorkerState objects in the scheduler's \"all\" event topic; they cannot be "
         "serialized, and from then on client.get_events('all') closes the client's "
-        "connection. The lab reads per-worker topics instead (scenarios/lab/connect.py).",
+        "connection. The lab reads per-worker topics instead (dasklab/connect.py).",
         "Scattered data exists only in the memory of the workers holding it: "
         f"after killing worker-2, the future's status became {lost!r} and no result "
         "could be had; scatter again (or load data in tasks, which Dask can recompute).",

@@ -16,7 +16,7 @@ import tempfile
 
 import pandas as pd
 
-from ..lab import (Result, SocketMeter, Timer, bucket, ensure_dataset, expected_sum_x, phase,
+from dasklab import (Result, SocketMeter, Timer, bucket, ensure_dataset, expected_sum_x, phase,
                    s3)
 
 

@@ -12,7 +12,7 @@ import os
 
 import pandas as pd
 
-from ..lab import Result, Timer, frame_digest, partition, phase
+from dasklab import Result, Timer, frame_digest, partition, phase
 
 PATH = "/data/lab/worker-local/part-0000.parquet"
 TARGET = "worker-2"

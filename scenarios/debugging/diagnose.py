@@ -23,7 +23,7 @@ import time
 import traceback
 import uuid
 
-from ..lab import Result, Sampler, phase, report_path, wait_until
+from dasklab import Result, Sampler, phase, report_path, wait_until
 from . import remote
 
 
@@ -250,7 +250,7 @@ class HeartbeatGap(Sampler):
 def remote_debugging(lab, r: Result, proof, run_id: str, pause_seconds: float = 3.0) -> None:
     from distributed import Event
 
-    from ..plugins.remote_debug import PORT, RemoteDebug
+    from dasklab.plugins.remote_debug import PORT, RemoteDebug
 
     c = lab.client
     addr = lab.workers_by_name()["worker-1"]["address"]

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ..lab import Result, SocketMeter, WorkerPeakMemory, phase
+from dasklab import Result, SocketMeter, WorkerPeakMemory, phase
 
 
 def inc(x: int) -> int:

@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 
-from ..lab.settings import WHEELS_INDEX
+from dasklab.settings import WHEELS_INDEX
 
 
 def pip_install_debugpy() -> str:

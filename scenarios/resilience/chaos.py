@@ -21,9 +21,9 @@ import uuid
 import pandas as pd
 from distributed import wait
 
-from ..lab import Result, bucket, frame_digest, partition, phase, s3, wait_until
+from dasklab import Result, bucket, frame_digest, partition, phase, s3, wait_until
 from ..data.output import publish
-from ..plugins.storage_guard import SPILL_GLOB
+from dasklab.plugins.storage_guard import SPILL_GLOB
 
 WORKERS = ("worker-1", "worker-2", "worker-3")
 KINDS = ("kill", "pause", "partition", "wipe", "store-pause")

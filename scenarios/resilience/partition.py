@@ -19,7 +19,7 @@ import time
 
 import dask
 
-from ..lab import (Result, phase, removal_event, slow_square, wait_futures,
+from dasklab import (Result, phase, removal_event, slow_square, wait_futures,
                    wait_until)
 
 VICTIM = "worker-2"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from ..lab import (Result, bucket, frame_digest, partition, phase, s3, slow_square,
+from dasklab import (Result, bucket, frame_digest, partition, phase, s3, slow_square,
                    wait_until, write_partition)
 
 WORKERS = ("worker-1", "worker-2", "worker-3")
@@ -160,5 +160,5 @@ def run(lab, tasks: int = 40, seconds: float = 0.5, down_s: float = 5.0,
             "and tornado's start_tls raises ValueError('IOStream is not idle') instead of a "
             "closed stream, which escapes Dask's retry loop; the client then stays "
             "'connecting' forever. The lab's host client converts that error into the closed "
-            "connection it is (scenarios/lab/tls_race.py), so this run could reconnect.")
+            "connection it is (dasklab/tls_race.py), so this run could reconnect.")
     return r

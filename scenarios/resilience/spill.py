@@ -18,7 +18,7 @@ import time
 import dask
 import numpy as np
 
-from ..lab import (Result, StatusWatch, expected_total, make_chunk, phase,
+from dasklab import (Result, StatusWatch, expected_total, make_chunk, phase,
                    wait_futures, wait_until)
 
 def spill_info(dask_worker) -> dict:

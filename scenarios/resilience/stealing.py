@@ -16,7 +16,7 @@ import time
 
 import dask
 
-from ..lab import Result, phase, wait_futures
+from dasklab import Result, phase, wait_futures
 
 
 def busy(i: int, seconds: float) -> str:

@@ -4,7 +4,7 @@ Part 1, Dask alone (the lab's storage guard switched off on worker-2): tasks on
 other workers need data worker-2 had spilled; the fetches fail and are retried
 ("Worker stream died during communication") and the job does not finish
 within the deadline. Part 2, the lab's mitigation (the guard, preloaded into
-every worker, see scenarios/plugins/storage_guard.py): the same loss makes worker-2's
+every worker, see dasklab/plugins/storage_guard.py): the same loss makes worker-2's
 process exit at the first failed read, the nanny restarts it with fresh
 storage, the scheduler recomputes what it held, and the job completes with
 the correct result and no manual action.
@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from ..lab import Result, make_chunk, phase, wait_futures, worker_events
-from ..plugins.storage_guard import SPILL_GLOB, set_enabled
+from dasklab import Result, make_chunk, phase, wait_futures, worker_events
+from dasklab.plugins.storage_guard import SPILL_GLOB, set_enabled
 
 VICTIM = "worker-2"
 

@@ -28,7 +28,7 @@ import uuid
 
 import numpy as np
 
-from ..lab import Result, bucket, phase, s3, wait_until
+from dasklab import Result, bucket, phase, s3, wait_until
 
 SEED = 20261127
 OBJECT_BYTES = 8 * 2**20

@@ -17,7 +17,7 @@ import time
 
 import dask
 
-from ..lab import (Result, phase, removal_event, slow_square, wait_futures, wait_until,
+from dasklab import (Result, phase, removal_event, slow_square, wait_futures, wait_until,
                    worker_events)
 
 VICTIM = "worker-2"

@@ -5,7 +5,7 @@ and the scheduler spent (Parquet, S3, task and comm overhead)."""
 
 from __future__ import annotations
 
-from ..lab.reports import report_path
+from dasklab.reports import report_path
 from . import ways
 
 

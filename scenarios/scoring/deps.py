@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from ..lab.datasets import bucket, s3
+from dasklab.datasets import bucket, s3
 from . import model as m
 
 FEATURE_MODULE = '''"""Feature engineering the model's users wrote: not in the image."""

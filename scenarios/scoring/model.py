@@ -25,7 +25,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from ..lab.datasets import bucket, s3
+from dasklab.datasets import bucket, s3
 
 SEED = 20261127
 N_FEATURES = 32

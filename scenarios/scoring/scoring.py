@@ -14,8 +14,8 @@ import time
 
 import pyarrow.parquet as pq
 
-from ..lab import Result, phase, wait_until
-from ..lab.datasets import bucket, s3
+from dasklab import Result, phase, wait_until
+from dasklab.datasets import bucket, s3
 from . import batch, deps, verify, ways
 from . import model as m
 

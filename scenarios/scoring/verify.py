@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..lab.datasets import s3
+from dasklab.datasets import s3
 from . import model as m
 
 

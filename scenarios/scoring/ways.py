@@ -14,10 +14,10 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..lab.meters import SocketMeter, process_cpu_s
-from ..lab.datasets import bucket, s3
-from ..plugins.model_cache import NAME as CACHE_PLUGIN
-from ..plugins.model_cache import ModelCache
+from dasklab.meters import SocketMeter, process_cpu_s
+from dasklab.datasets import bucket, s3
+from .model_cache import NAME as CACHE_PLUGIN
+from .model_cache import ModelCache
 from . import model as m
 
 WAYS = {

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from ..lab import REPORTS, Result, phase, wait_until
+from dasklab import REPORTS, Result, phase, wait_until
 
 # page -> (what it is for, what its data must show)
 PAGES = {

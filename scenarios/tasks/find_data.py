@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from ..lab import Result, phase, report_path, wait_until
+from dasklab import Result, phase, report_path, wait_until
 from .policies import gated
 
 

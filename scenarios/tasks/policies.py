@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 
-from ..lab import ComposeCluster, Result, phase, wait_until
+from dasklab import ComposeCluster, Result, phase, wait_until
 
 # Per worker process: how many GPU tasks run right now, and the most at once.
 _GPU = {"now": 0, "max": 0, "lock": threading.Lock()}

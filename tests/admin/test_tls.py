@@ -16,10 +16,10 @@ import time
 import pytest
 
 from scenarios.admin import certs
-from scenarios.lab.compose import Compose, side_env
-from scenarios.lab.connect import wait_until
-from scenarios.lab.docker_api import container, output_since
-from scenarios.lab.settings import CERTS, ROOT, compose_files
+from dasklab.compose import Compose, side_env
+from dasklab.connect import wait_until
+from dasklab.docker_api import container, output_since
+from dasklab.settings import CERTS, ROOT, compose_files
 
 pytestmark = pytest.mark.integration
 

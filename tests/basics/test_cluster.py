@@ -6,7 +6,7 @@ import pytest
 from distributed import wait
 
 from scenarios import registry
-from scenarios.lab import wait_until
+from dasklab import wait_until
 
 WORKERS = {"worker-1", "worker-2", "worker-3"}
 
@@ -72,7 +72,7 @@ def test_cli_shows_phases_on_stderr_and_keeps_json_clean(lab):
     import subprocess
     import sys
 
-    from scenarios.lab import ROOT
+    from dasklab import ROOT
 
     def tour(*flags):
         return subprocess.run([sys.executable, "-m", "scenarios", "tour", "--json", *flags],

@@ -18,8 +18,8 @@ from distributed import wait
 
 from scenarios import registry
 from scenarios.basics.scaling import block, computations
-from scenarios.lab import ROOT, wait_until
-from scenarios.lab.worker_containers import ELASTIC, leftovers, number
+from dasklab import ROOT, wait_until
+from dasklab.worker_containers import ELASTIC, leftovers, number
 
 PROJECT = "dasklab-test"  # the session test project (conftest.py)
 
@@ -28,7 +28,7 @@ STATIC = {"worker-1", "worker-2", "worker-3"}
 
 @pytest.fixture
 def cluster(lab):
-    from scenarios.lab import ComposeCluster
+    from dasklab import ComposeCluster
 
     cluster = ComposeCluster(project=PROJECT)
     yield cluster
@@ -90,7 +90,7 @@ def test_scale_up_and_down_keeps_results_and_never_reuses_names(lab, cluster):
 
 
 def test_start_failures_surface_the_container_error(lab):
-    from scenarios.lab import ComposeCluster, WorkerStartError
+    from dasklab import ComposeCluster, WorkerStartError
 
     with ComposeCluster(project=PROJECT, image="dasklab/no-such-image:0") as cluster:
         cluster.scale(4)
@@ -104,11 +104,11 @@ def test_start_failures_surface_the_container_error(lab):
 
 
 def test_reap_removes_what_a_killed_client_left(lab):
-    from scenarios.lab import ComposeCluster
+    from dasklab import ComposeCluster
 
     script = textwrap.dedent(f"""
         import os
-        from scenarios.lab import ComposeCluster
+        from dasklab import ComposeCluster
         cluster = ComposeCluster(project={PROJECT!r})
         cluster.scale(4)
         cluster.wait_for_workers(4, timeout=180)

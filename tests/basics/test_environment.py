@@ -6,13 +6,13 @@ import sys
 
 from scenarios import registry
 from scenarios.basics.environment import pip_install_missing
-from scenarios.lab.settings import ROOT
+from dasklab.settings import ROOT
 
 WORKERS = {"worker-1", "worker-2", "worker-3"}
 
 
 def test_check_env_passes_on_the_lab_cluster(lab):
-    proc = subprocess.run([sys.executable, "-m", "scenarios.lab.check_env"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "dasklab.check_env"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "identical on client, scheduler and 3 workers" in proc.stdout

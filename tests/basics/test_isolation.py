@@ -8,8 +8,8 @@ import operator
 
 import pytest
 
-from scenarios.lab import isolation
-from scenarios.plugins.static_floor import StaticFloor
+from dasklab import isolation
+from dasklab.plugins.static_floor import StaticFloor
 
 
 def test_a_left_plugin_is_named_and_restore_removes_it(lab):

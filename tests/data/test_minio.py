@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from scenarios.lab.compose import Compose, side_env
-from scenarios.lab.docker_api import image_present
-from scenarios.lab.settings import ROOT, load
+from dasklab.compose import Compose, side_env
+from dasklab.docker_api import image_present
+from dasklab.settings import ROOT, load
 
 IMAGE = load()["MINIO_IMAGE"]
 pytestmark = [
@@ -38,7 +38,7 @@ def test_source_data_scenario_on_minio(minio_cluster):
     run = lambda *args: subprocess.run([sys.executable, "-m", *args], cwd=ROOT,  # noqa: E731
                                        env=minio_cluster, capture_output=True, text=True,
                                        timeout=600)
-    assert run("scenarios.lab.objects", "ensure").returncode == 0
+    assert run("dasklab.objects", "ensure").returncode == 0
     proc = run("scenarios", "source-data", "--json", "--set", "files=4", "--set", "rows=20000")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"verdict": "pass"' in proc.stdout

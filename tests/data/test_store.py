@@ -12,10 +12,10 @@ import pytest
 from minio.error import S3Error
 
 from scenarios import registry
-from scenarios.lab.docker_api import container
-from scenarios.lab import wait_until
-from scenarios.lab.objects import minio_client
-from scenarios.lab.settings import load, validate
+from dasklab.docker_api import container
+from dasklab import wait_until
+from dasklab.objects import minio_client
+from dasklab.settings import load, validate
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_make_objects_lists_what_was_written(lab, store):
     good, bucket = store
     name = f"tests/listed-{uuid.uuid4().hex[:6]}"
     good.put_object(bucket, name, io.BytesIO(b"12345"), 5)
-    proc = subprocess.run([sys.executable, "-m", "scenarios.lab.objects", "list"],
+    proc = subprocess.run([sys.executable, "-m", "dasklab.objects", "list"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert any(line.split()[-1] == f"{bucket}/{name}" and line.split()[0] == "5"

@@ -1,7 +1,7 @@
 """Integration tests: the nemesis's faults on the real test cluster, seen
 from inside it (another worker probing worker-2's /health)."""
 
-from scenarios.lab import container, wait_until
+from dasklab import container, wait_until
 
 WORKERS = {"worker-1", "worker-2", "worker-3"}
 # GET /health on worker-2's HTTP port from worker-1, given up after 2 s.

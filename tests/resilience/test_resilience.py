@@ -61,7 +61,7 @@ def test_storage_loss_hangs_alone_and_recovers_with_the_guard(lab):
 
 
 def test_failed_verdict_saves_evidence(lab, fake_scenario):
-    from scenarios.lab import Result
+    from dasklab import Result
 
     evidence = fake_scenario("failing", lambda lab: Result("failing", verdict="fail"))
     r = registry.run("failing", lab)

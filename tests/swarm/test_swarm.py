@@ -21,9 +21,9 @@ from distributed import wait
 
 from scenarios import registry
 from scenarios.basics.scaling import block, computations
-from scenarios.lab import swarm
-from scenarios.lab.compose import side_env, side_project
-from scenarios.lab.stack import STACK_IMAGE
+from dasklab import swarm
+from dasklab.compose import side_env, side_project
+from dasklab.stack import STACK_IMAGE
 
 STACK = "dasklab-swarmtest"
 SIDE = "dasklab-swarmside"
@@ -71,7 +71,7 @@ def stack(beside):
 
 @pytest.fixture(scope="module")
 def lab(stack):
-    from scenarios.lab import open_lab
+    from dasklab import open_lab
 
     lab = open_lab(project=STACK)
     yield lab
@@ -108,8 +108,8 @@ def test_scenario_that_needs_compose_is_skipped_with_the_reason(lab, monkeypatch
     assert any("Compose cluster itself" in note for note in r.notes)
     # The same stack as "any Dask cluster" (DASKLAB_SCHEDULER, no resource
     # manager): what needs no faults runs, what needs them is skipped.
-    from scenarios.lab import open_lab
-    from scenarios.lab.connect import scheduler_address
+    from dasklab import open_lab
+    from dasklab.connect import scheduler_address
 
     monkeypatch.setenv("DASKLAB_SCHEDULER", scheduler_address(lab.settings))
     monkeypatch.delenv("DASKLAB_BACKEND")

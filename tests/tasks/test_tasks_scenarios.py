@@ -52,7 +52,7 @@ def test_dashboard_pages_render_in_a_real_browser(lab):
         assert pages[page]["Bokeh roots"] >= 1 and pages[page]["canvases drawn"] >= 1, page
     for page in ("/status", "/tasks", "/profile"):
         assert pages[page]["run's keys in its data"], page
-    from scenarios.lab import REPORTS
+    from dasklab import REPORTS
 
     shots = sorted((REPORTS / "dashboard").glob("*.png"))
     assert {"status.png", "workers.png", "tasks.png"} <= {p.name for p in shots}

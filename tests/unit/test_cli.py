@@ -9,9 +9,9 @@ import pytest
 
 from scenarios import registry
 from scenarios.__main__ import main, parse_params
-from scenarios.lab.compose import Compose, free_port
-from scenarios.lab.result import ERROR, FAIL, PASS, Result, render
-from scenarios.lab.settings import ROOT
+from dasklab.compose import Compose, free_port
+from dasklab.result import ERROR, FAIL, PASS, Result, render
+from dasklab.settings import ROOT
 
 
 def test_every_registered_scenario_has_a_run_function():
@@ -121,7 +121,7 @@ def test_garage_version_is_the_same_in_makefile_and_compose():
 
 
 def test_s3_env_for_the_host_uses_the_published_port():
-    from scenarios.lab.settings import host_s3_env
+    from dasklab.settings import host_s3_env
 
     env = host_s3_env({"AWS_ACCESS_KEY_ID": "GK" + "0" * 24, "AWS_SECRET_ACCESS_KEY": "1" * 64,
                        "S3_PORT": "9100", "DASKLAB_BUCKET": "b"})
@@ -131,7 +131,7 @@ def test_s3_env_for_the_host_uses_the_published_port():
 
 
 def test_backend_choice_sets_compose_file(tmp_path):
-    from scenarios.lab.settings import init_env_file, parse_env_file
+    from dasklab.settings import init_env_file, parse_env_file
 
     env = tmp_path / ".env"
     init_env_file(env)
@@ -144,13 +144,13 @@ def test_backend_choice_sets_compose_file(tmp_path):
 
 def test_check_env_with_cluster_down_says_make_up():
     env = {**os.environ, "SCHEDULER_PORT": str(free_port())}
-    proc = subprocess.run([sys.executable, "-m", "scenarios.lab.check_env"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "dasklab.check_env"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=10)
     assert proc.returncode == 3 and "make up" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_check_env_reports_differences_by_package_and_process():
-    from scenarios.lab.versions import differences
+    from dasklab.versions import differences
 
     procs = {"client": {"python": "3.11.2", "toolz": "1.2.0"},
              "scheduler": {"python": "3.11.2", "toolz": "1.2.0"},

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from scenarios.lab import settings
-from scenarios.lab.compose import Compose
+from dasklab import settings
+from dasklab.compose import Compose
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
 

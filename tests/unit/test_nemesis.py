@@ -5,7 +5,7 @@ fault is recorded in the scenario's result."""
 import pytest
 
 from scenarios import registry
-from scenarios.lab import Attachment, Nemesis, Resources, Result, render
+from dasklab import Attachment, Nemesis, Resources, Result, render
 
 
 class StubResources(Resources):

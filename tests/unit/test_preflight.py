@@ -8,8 +8,8 @@ import os
 import socket
 import subprocess
 
-from scenarios.lab import preflight
-from scenarios.lab.settings import ROOT, environment_conflicts
+from dasklab import preflight
+from dasklab.settings import ROOT, environment_conflicts
 
 
 def _listening() -> socket.socket:

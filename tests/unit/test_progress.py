@@ -2,7 +2,7 @@
 
 import pytest
 
-from scenarios.lab import progress
+from dasklab import progress
 
 
 @pytest.fixture(autouse=True)

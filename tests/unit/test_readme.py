@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from scenarios import registry
-from scenarios.lab.settings import ROOT
+from dasklab.settings import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from scenarios.lab import settings
-from scenarios.lab.settings import SettingsError, init_env_file, load, memory_bytes, validate
+from dasklab import settings
+from dasklab.settings import SettingsError, init_env_file, load, memory_bytes, validate
 
 DEFAULTS = {n: v.default_value() for n, v in settings.VARIABLES.items()}
 
@@ -60,7 +60,7 @@ def test_environment_wins_over_env_file(tmp_path):
 
 
 def test_check_command_exits_2_and_says_what_to_fix():
-    proc = subprocess.run([sys.executable, "-m", "scenarios.lab.settings", "check"],
+    proc = subprocess.run([sys.executable, "-m", "dasklab.settings", "check"],
                           capture_output=True, text=True, cwd=settings.ROOT,
                           env={"WORKER_MEMORY": "2g", "PATH": "/usr/bin:/bin"}, timeout=60)
     assert proc.returncode == 2

@@ -4,14 +4,14 @@ kept. Run here on a test that hangs on purpose, with a 1 s limit."""
 
 from __future__ import annotations
 
-from scenarios.lab import repeat_table, timelimit
+from dasklab import repeat_table, timelimit
 
 HANGING = """
 import threading
 
 import pytest
 
-from scenarios.lab import progress
+from dasklab import progress
 
 
 @pytest.mark.timeout(1)
@@ -27,11 +27,11 @@ def test_after_it_the_session_goes_on():
 
 
 def test_a_hung_test_fails_with_stacks_phase_and_evidence(pytester, tmp_path, monkeypatch):
-    monkeypatch.setattr("scenarios.lab.evidence.EVIDENCE", tmp_path / "evidence")
+    monkeypatch.setattr("dasklab.evidence.EVIDENCE", tmp_path / "evidence")
     monkeypatch.setattr(timelimit, "PROJECT", "dasklab-unit-none")
     monkeypatch.setattr(timelimit, "LAB", None)
     pytester.makepyfile(test_hang=HANGING)
-    result = pytester.runpytest_inprocess("-p", "scenarios.lab.timelimit", "-p",
+    result = pytester.runpytest_inprocess("-p", "dasklab.timelimit", "-p",
                                           "no:cacheprovider")
     result.assert_outcomes(failed=1, passed=1)
     out = result.stdout.str()

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from scenarios.lab.worker_containers import (Project, WorkerStartError, _healthcheck, number,
+from dasklab.worker_containers import (Project, WorkerStartError, _healthcheck, number,
                                              owner_alive, this_owner)
-from scenarios.plugins.static_floor import StaticFloor
+from dasklab.plugins.static_floor import StaticFloor
 
 WORKER = {
     "image": "dasklab/dask:local",

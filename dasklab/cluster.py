@@ -1,7 +1,7 @@
 """ComposeCluster: Dask's Cluster API over a running lab project.
 
     from dask.distributed import Client
-    from scenarios.lab import ComposeCluster
+    from dasklab import ComposeCluster
 
     with ComposeCluster(project="dasklab") as cluster, Client(cluster) as client:
         cluster.scale(5)                          # 5 workers in all: worker-4, worker-5 join
@@ -180,7 +180,7 @@ class ComposeCluster(SpecCluster):
         self.scheduler = ExistingScheduler(f"{scheme}://127.0.0.1:{self.project.scheduler_port}",
                                            f"{scheme}://scheduler:8786")
         await super()._start()
-        from ..plugins.static_floor import NAME, StaticFloor
+        from .plugins.static_floor import NAME, StaticFloor
 
         # Left registered on close: several ComposeClusters may share one
         # scheduler, and the rule (static workers are never offered for

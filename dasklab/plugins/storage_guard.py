@@ -1,4 +1,4 @@
-"""Storage guard, preloaded into every worker (`--preload=scenarios.plugins.storage_guard`).
+"""Storage guard, preloaded into every worker (`--preload=dasklab.plugins.storage_guard`).
 
 Dask 2026.8 does not cope with a worker whose spill directory disappears:
 local tasks needing a spilled key fail with FileNotFoundError, and peers

@@ -1,7 +1,7 @@
 """The lab's settings: the variables of `.env`, their defaults and their checks.
 
 `.env` is what Compose reads for `${VAR}` in docker-compose.yml. `make up`
-creates it from the defaults below on first run (`python -m scenarios.lab.settings
+creates it from the defaults below on first run (`python -m dasklab.settings
 init`), then validates it, so a bad value stops everything before a container
 starts, with a message naming the variable, the value and a valid example.
 Values already in the process environment win over `.env`, as they do for
@@ -23,7 +23,7 @@ from typing import Callable
 # the debugging one. Plain HTTP on the cluster network, hence trusted-host.
 WHEELS_INDEX = ["--no-index", "--find-links", "http://wheels:8080/", "--trusted-host", "wheels"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ENV_FILE = ROOT / ".env"
 
 
@@ -335,7 +335,7 @@ def main(argv: list[str]) -> int:
     """`init` creates/completes .env then validates; `check` only validates;
     `get NAME` prints one value as Compose would see it."""
     if not argv or argv[0] not in ("init", "check", "get", "s3-env"):
-        print("usage: python -m scenarios.lab.settings {init|check|get NAME|s3-env}", file=sys.stderr)
+        print("usage: python -m dasklab.settings {init|check|get NAME|s3-env}", file=sys.stderr)
         return 2
     if argv[0] == "s3-env":
         for key, value in host_s3_env(validate(load())).items():

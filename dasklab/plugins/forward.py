@@ -1,6 +1,6 @@
 """A TCP forwarder: the Swarm stack's gateway (compose/swarm-gateway.yml).
 
-    python -m scenarios.plugins.forward 8786=scheduler:8786 8787=scheduler:8787 ...
+    python -m dasklab.plugins.forward 8786=scheduler:8786 8787=scheduler:8787 ...
 
 Swarm publishes a service's ports on every interface of every node; the
 lab's scheduler runs whatever it is sent, so the stack publishes nothing.

@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-STACK_IMAGE = "dasklab/dask:stack"  # the lab's image plus scenarios/ (images/stack/)
-LAB_CODE = "/opt/dasklab/scenarios"
+STACK_IMAGE = "dasklab/dask:stack"  # the lab's image plus dasklab/ and scenarios/ (images/stack/)
+LAB_CODE = ("/opt/dasklab/dasklab", "/opt/dasklab/scenarios")
 RESTART_DELAY = "5s"  # Swarm's default; swarm-scale removes a retired worker within it
 
 # Kept as they are.
@@ -35,7 +35,7 @@ TRANSLATED = {
                "removes a retired worker's service within the restart delay",
     "tmpfs": "a tmpfs mount of the same size (Swarm takes no uid or mode: Docker's 1777)",
     "volumes": "named volumes kept; bind-mounted files become Swarm configs; "
-               "scenarios/ is baked into dasklab/dask:stack",
+               "dasklab/ and scenarios/ are baked into dasklab/dask:stack",
     "networks": "the attachable overlay `dask`, addressed by name (dnsrr)",
 }
 
@@ -89,7 +89,7 @@ def _volumes(name: str, volumes: list[dict], configs: dict,
         if v["type"] == "volume":
             mounts.append({"type": "volume", "source": v["source"], "target": v["target"]})
             named.add(v["source"])
-        elif v["type"] == "bind" and v["target"] == LAB_CODE:
+        elif v["type"] == "bind" and v["target"] in LAB_CODE:
             continue  # baked into STACK_IMAGE: no node needs this checkout
         elif v["type"] == "bind" and Path(v["source"]).is_file():
             path = Path(v["source"])
@@ -124,7 +124,7 @@ def _service(name: str, svc: dict, dask_image: str, stack: str, configs: dict,
     unknown = set(svc) - set(KEPT) - set(TRANSLATED) - set(DROPPED)
     if unknown:
         raise StackError(f"{name}: the stack generator does not know {sorted(unknown)}: "
-                         "keep, translate or drop them in scenarios/lab/stack.py")
+                         "keep, translate or drop them in dasklab/stack.py")
     out = {k: svc[k] for k in KEPT if svc.get(k) is not None}
     if out.get("image") == dask_image:
         out["image"] = STACK_IMAGE

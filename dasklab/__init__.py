@@ -1,6 +1,9 @@
-"""The host-side library every scenario uses.
+"""dasklab: the tool. Connecting to a lab cluster, its backends (Compose,
+Swarm, Kubernetes manifests), the nemesis, the meters, the Cluster API, and
+the plugins that run inside the cluster (plugins/). The course in scenarios/
+imports it; it never imports scenarios/ (tests/unit/test_layout.py).
 
-    from scenarios.lab import Lab, open_lab, wait_until, Result
+    from dasklab import Lab, open_lab, wait_until, Result
 
 connect.py   connecting: Lab, open_lab, wait_until, worker events
 settings.py  the .env variables, defaults and checks (also a CLI)
@@ -53,7 +56,7 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str):
     if name not in _WHERE:
-        raise AttributeError(f"module 'scenarios.lab' has no attribute {name!r}")
+        raise AttributeError(f"module 'dasklab' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
     globals()[name] = value
     return value

@@ -1,7 +1,7 @@
 """The object store from the host, through the `minio` SDK (any S3 backend).
 
-python -m scenarios.lab.objects list     # buckets and objects with sizes (make objects)
-python -m scenarios.lab.objects ensure   # create the lab's bucket if missing (make up)
+python -m dasklab.objects list     # buckets and objects with sizes (make objects)
+python -m dasklab.objects ensure   # create the lab's bucket if missing (make up)
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
                 print(f"[store] created bucket {values['DASKLAB_BUCKET']}")
             return 0
         if command != "list":
-            print("usage: python -m scenarios.lab.objects [list|ensure]", file=sys.stderr)
+            print("usage: python -m dasklab.objects [list|ensure]", file=sys.stderr)
             return 2
         rows = listing(client)
     except SettingsError as e:

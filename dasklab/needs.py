@@ -11,7 +11,7 @@ from __future__ import annotations
 WORKERS = ("worker-1", "worker-2", "worker-3")
 
 NEEDS = {
-    "lab-code": "the lab's code (the `scenarios` package) on the scheduler and workers: "
+    "lab-code": "the lab's code (the `dasklab` and `scenarios` packages) on the scheduler and workers: "
                 "the lab's images carry it (dasklab/dask:stack for other clusters)",
     "store": "the lab's S3 store (the bucket DASKLAB_BUCKET answering at the S3 endpoint)",
     "named-workers": "workers named worker-1, worker-2 and worker-3",
@@ -66,7 +66,7 @@ def _named_workers(lab, timeout: float = 60) -> bool:
 def _has_code() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("scenarios") is not None
+    return all(importlib.util.find_spec(p) is not None for p in ("dasklab", "scenarios"))
 
 
 def _cluster_has_code(client) -> bool:

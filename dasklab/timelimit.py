@@ -7,7 +7,7 @@ does, and adds what a person needs to find the hang:
 - the stage (setup, call, teardown) and the scenario phase that stalled,
 - every thread's stack of this process on the terminal,
 - evidence/<time>-timeout-<test>/: those stacks, a py-spy dump of each of the
-  cluster's Python processes, and the cluster's logs and state (scenarios/lab/hangs.py),
+  cluster's Python processes, and the cluster's logs and state (dasklab/hangs.py),
 then fails the test with a message naming all of it. The session goes on.
 
 The test suite loads it from tests/conftest.py; set `timelimit.LAB` (and

@@ -1,4 +1,4 @@
-"""python -m scenarios.lab.status: the endpoints and a one-line summary of the
+"""python -m dasklab.status: the endpoints and a one-line summary of the
 running cluster (what `make up` prints at the end)."""
 
 from __future__ import annotations

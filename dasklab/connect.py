@@ -276,16 +276,16 @@ BACKENDS = ("compose", "swarm", "none")
 def lab_code_by_value():
     """Send the lab's functions by value (cloudpickle) instead of by reference,
     while the block runs. For a cluster the lab did not start
-    (DASKLAB_BACKEND=none): its workers lack the `scenarios` package that the
+    (DASKLAB_BACKEND=none): its workers lack the `dasklab` and `scenarios` packages that the
     lab's images carry. distributed pickles by value only functions whose own
-    module is registered, so every loaded scenarios.* module is (enter it after
+    module is registered, so every loaded dasklab.* and scenarios.* module is (enter it after
     importing the scenario). Scoped, not process-wide: by value, a function
     drags its module's globals along (a lock cannot travel), which the lab's
     own clusters never need."""
     import cloudpickle
 
     registered = []
-    for name in [m for m in sys.modules if m == "scenarios" or m.startswith("scenarios.")]:
+    for name in [m for m in sys.modules if m.split(".")[0] in ("dasklab", "scenarios")]:
         if name not in cloudpickle.list_registry_pickle_by_value():
             cloudpickle.register_pickle_by_value(sys.modules[name])
             registered.append(name)

@@ -1,0 +1,41 @@
+"""The house's one rule: dasklab/ (the tool) never imports scenarios/ (the
+course). A scenario imports dasklab; the other way round would make the tool
+unusable outside this checkout (README, "Layout")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in a file, relative ones resolved."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            out.append((node.lineno, base))
+    return out
+
+
+def test_dasklab_never_imports_scenarios():
+    found = [f"{p.relative_to(ROOT)}:{line} imports {mod}"
+             for p in sorted((ROOT / "dasklab").rglob("*.py"))
+             for line, mod in _imports(p) if mod.split(".")[0] == "scenarios"]
+    assert found == []
+
+
+def test_the_check_resolves_relative_and_absolute_imports():
+    """It is not passing by reading nothing: a relative import inside dasklab
+    and an absolute one of scenarios are both seen, with their full names."""
+    assert "dasklab.plugins.static_floor" in {m for _, m in _imports(ROOT / "dasklab" / "cluster.py")}
+    course_side = ROOT / "scenarios" / "scoring" / "model_cache.py"
+    assert "scenarios.scoring.model" in {m for _, m in _imports(course_side)}
