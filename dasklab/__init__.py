@@ -15,7 +15,8 @@ progress.py  phases and progress bars on stderr
 evidence.py  what is kept when a scenario fails
 versions.py  package versions on every process, side by side
 datasets.py  deterministic data (runs on workers too)
-meters.py    socket bytes, peak memory, worker statuses, timers, process CPU
+meters.py    socket bytes, peak memory, worker statuses, timers, process CPU, the
+             cluster timeline, heartbeat gaps, the scheduler's task states
 cluster.py   ComposeCluster: Dask's Cluster API (scale, adapt) over a project
 worker_containers.py  the worker containers ComposeCluster starts and removes
 status.py, check_env.py, objects.py   command-line entry points (make up / check-env / objects)
@@ -43,7 +44,7 @@ _EXPORTS = {
                  "expected_sum_x", "write_partition", "make_chunk", "expected_total",
                  "slow_square"],
     "meters": ["SocketMeter", "Sampler", "PeakMemory", "WorkerPeakMemory", "StatusWatch", "Timer",
-               "process_cpu_s"],
+               "Timeline", "HeartbeatGap", "process_cpu_s", "task_states", "worker_last_seen"],
     "cluster": ["ComposeCluster", "ComposeAdaptive"],
     "reports": ["report_path", "REPORTS"],
     "worker_containers": ["WorkerStartError"],

@@ -1,5 +1,6 @@
 """Measuring instruments used while a scenario runs: bytes through the
-client's sockets, peak client memory, worker statuses, wall time."""
+client's sockets, peak client memory, worker statuses, wall time, the
+cluster's timeline, a worker's heartbeat gap, the scheduler's task states."""
 
 from __future__ import annotations
 
@@ -175,3 +176,55 @@ class Timer:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.monotonic() - self._start
+
+
+def task_states(keys=None, prefix: str | None = None, dask_scheduler=None) -> dict[str, str]:
+    """{str(key): state} the scheduler knows, for `keys` or for every key
+    starting with `prefix`. Runs on the scheduler (client.run_on_scheduler)."""
+    if keys is not None:
+        return {str(k): dask_scheduler.tasks[k].state for k in keys if k in dask_scheduler.tasks}
+    return {str(k): ts.state for k, ts in dask_scheduler.tasks.items()
+            if prefix is None or str(k).startswith(prefix)}
+
+
+def worker_last_seen(name: str, dask_scheduler=None) -> float | None:
+    """When the scheduler last heard from worker `name` (time.time()); runs on the scheduler."""
+    for ws in dask_scheduler.workers.values():
+        if str(ws.name) == name:
+            return ws.last_seen
+    return None
+
+
+class Timeline(Sampler):
+    """(time, workers registered, tasks processing) every half second."""
+
+    interval = 0.5
+
+    def __init__(self, client):
+        self.client, self.rows = client, []
+
+    def sample(self) -> None:
+        try:
+            processing = self.client.processing()
+        except Exception:  # noqa: BLE001 - a missed sample, not a failure
+            return
+        self.rows.append((time.time(), len(processing),
+                          sum(len(keys) for keys in processing.values())))
+
+
+class HeartbeatGap(Sampler):
+    """The longest time the scheduler went without hearing from a worker."""
+
+    interval = 0.25
+
+    def __init__(self, client, name: str):
+        self.client, self.name, self.gap, self.samples = client, name, 0.0, 0
+
+    def sample(self) -> None:
+        try:
+            seen = self.client.run_on_scheduler(worker_last_seen, self.name)
+        except Exception:  # noqa: BLE001 - a missed sample
+            return
+        if seen:
+            self.gap = max(self.gap, time.time() - seen)
+            self.samples += 1

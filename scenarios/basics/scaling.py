@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from dasklab import ComposeCluster, Result, Sampler, phase, side_project, wait_until
+from dasklab import ComposeCluster, Result, Timeline, phase, side_project, wait_until
 from dasklab import report_path
 
 PROJECT, NETWORK = "dasklab-scaling", "172.29.90"
@@ -37,23 +37,6 @@ def computations(keys, dask_scheduler=None) -> dict[str, int]:
         if entry[1] == "processing" and entry[2] == "memory":
             counts[str(entry[0])] += 1
     return counts
-
-
-class Timeline(Sampler):
-    """(time, workers registered, tasks processing) every half second."""
-
-    interval = 0.5
-
-    def __init__(self, client):
-        self.client, self.rows = client, []
-
-    def sample(self) -> None:
-        try:
-            processing = self.client.processing()
-        except Exception:  # noqa: BLE001 - a missed sample, not a failure
-            return
-        self.rows.append((time.time(), len(processing),
-                          sum(len(keys) for keys in processing.values())))
 
 
 def _until_workers(client, n: int, timeout: float) -> float:

@@ -20,7 +20,7 @@ from dasklab.datasets import bucket, s3
 from dasklab.docker_api import container_cpu_s
 from dasklab.progress import phase
 from dasklab.result import table_text
-from .model_cache import ModelCache
+from ..scoring.model_cache import ModelCache
 from ..scoring import model as m
 from ..scoring import scoring, ways
 

@@ -23,7 +23,7 @@ import time
 import traceback
 import uuid
 
-from dasklab import Result, Sampler, phase, report_path, wait_until
+from dasklab import HeartbeatGap, Result, phase, report_path, wait_until
 from . import remote
 
 
@@ -227,24 +227,6 @@ def run(lab, records: int = 60, hot_tasks: int = 12, hot_seconds: float = 0.4) -
         "distributed#8616). The task profile still works.",
     ]
     return r
-
-
-class HeartbeatGap(Sampler):
-    """The longest time the scheduler went without hearing from a worker."""
-
-    interval = 0.25
-
-    def __init__(self, client, name: str):
-        self.client, self.name, self.gap, self.samples = client, name, 0.0, 0
-
-    def sample(self) -> None:
-        try:
-            seen = self.client.run_on_scheduler(remote.worker_last_seen, self.name)
-        except Exception:  # noqa: BLE001 - a missed sample
-            return
-        if seen:
-            self.gap = max(self.gap, time.time() - seen)
-            self.samples += 1
 
 
 def remote_debugging(lab, r: Result, proof, run_id: str, pause_seconds: float = 3.0) -> None:

@@ -145,12 +145,5 @@ async def inspect_remote(host: str, port: int, function: str, variable: str,
     return out
 
 
-def worker_last_seen(name: str, dask_scheduler=None) -> float | None:
-    for ws in dask_scheduler.workers.values():
-        if str(ws.name) == name:
-            return ws.last_seen
-    return None
-
-
 def executing(dask_worker=None) -> list[str]:
     return [str(ts.key) for ts in dask_worker.state.executing]

@@ -11,18 +11,13 @@ from __future__ import annotations
 import time
 import uuid
 
-from dasklab import Result, phase, report_path, wait_until
+from dasklab import Result, phase, report_path, task_states, wait_until
 from .policies import gated
 
 
 def square(i: int) -> int:
     time.sleep(0.05)
     return i * i
-
-
-def keys_in_state(prefix: str, state: str, dask_scheduler=None) -> list[str]:
-    return sorted(str(k) for k, ts in dask_scheduler.tasks.items()
-                  if str(k).startswith(prefix) and ts.state == state)
 
 
 def wanted_by(client_id: str, prefix: str, dask_scheduler=None) -> int:
@@ -63,7 +58,8 @@ def run(lab, n: int = 24) -> Result:
         spread = sorted({names[addr] for f in found for addr in who[f.key]})
         proof("every holder is a registered worker", spread,
               all(addr in names for f in found for addr in who[f.key]))
-        in_memory = b.run_on_scheduler(keys_in_state, f"{run}-sq-", "memory")
+        in_memory = sorted(k for k, s in b.run_on_scheduler(task_states, prefix=f"{run}-sq-").items()
+                           if s == "memory")
         proof("the scheduler holds all of them in memory", len(in_memory), len(in_memory) == n)
         proof("client A still wants them (ClientState.wants_what)",
               b.run_on_scheduler(wanted_by, a.id, f"{run}-sq-"),

@@ -14,8 +14,9 @@ import math
 import threading
 import time
 import uuid
+from collections import Counter
 
-from dasklab import ComposeCluster, Result, phase, wait_until
+from dasklab import ComposeCluster, Result, phase, task_states, wait_until
 
 # Per worker process: how many GPU tasks run right now, and the most at once.
 _GPU = {"now": 0, "max": 0, "lock": threading.Lock()}
@@ -74,18 +75,6 @@ def mark_done(name: str) -> str:
 
     Variable(name).set("done")
     return "done"
-
-
-def task_states(keys, dask_scheduler=None) -> dict[str, str]:
-    return {str(k): dask_scheduler.tasks[k].state for k in keys if k in dask_scheduler.tasks}
-
-
-def state_counts(prefix: str, dask_scheduler=None) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for key, ts in dask_scheduler.tasks.items():
-        if str(key).startswith(prefix):
-            counts[ts.state] = counts.get(ts.state, 0) + 1
-    return counts
 
 
 def set_saturation(value: float, dask_scheduler=None) -> float:
@@ -261,7 +250,8 @@ def queuing(lab, r: Result, run: str) -> None:
         try:
             fs = c.map(gated, range(30), gate=gate, pure=False,
                        key=[f"{prefix}-{i}" for i in range(30)])
-            counts = wait_until(lambda: (s := c.run_on_scheduler(state_counts, prefix))
+            counts = wait_until(lambda: (s := Counter(
+                c.run_on_scheduler(task_states, prefix=prefix).values()))
                                 and s.get("queued", 0) + s.get("processing", 0) == 30 and s,
                                 30, "30 tasks queued or processing")
             per_worker = sorted(len(k) for k in c.processing().values())
@@ -278,7 +268,7 @@ def queuing(lab, r: Result, run: str) -> None:
         ok = counts.get("processing", 0) == expected
         rows[-1]["holds"] = ok
         r.check(ok, f"worker-saturation {saturation}: {expected} processing expected, "
-                    f"saw {counts}")
+                    f"saw {dict(counts)}")
 
 
 def run(lab) -> Result:

@@ -39,3 +39,21 @@ def test_the_check_resolves_relative_and_absolute_imports():
     assert "dasklab.plugins.static_floor" in {m for _, m in _imports(ROOT / "dasklab" / "cluster.py")}
     course_side = ROOT / "scenarios" / "scoring" / "model_cache.py"
     assert "scenarios.scoring.model" in {m for _, m in _imports(course_side)}
+
+
+def test_every_module_of_both_packages_imports():
+    """A moved module's stale import fails here, not halfway through a scenario."""
+    import importlib
+    import pkgutil
+
+    import dasklab
+    import scenarios
+
+    broken = []
+    for package in (dasklab, scenarios):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            try:
+                importlib.import_module(info.name)
+            except Exception as e:  # noqa: BLE001 - collected, then shown together
+                broken.append(f"{info.name}: {e!r}")
+    assert broken == []
