@@ -154,19 +154,30 @@ class WorkerPeakMemory:
 
 
 class StatusWatch(Sampler):
-    """Polls the scheduler for worker statuses; remembers who was ever paused."""
+    """Polls the scheduler for worker statuses: the latest ones, who was ever
+    paused, and for how long every worker has been paused at once (a job
+    that can make no progress: scoring's stall guard)."""
 
     interval = 0.2
 
     def __init__(self, client) -> None:
-        self.client, self.paused = client, set()
+        self.client, self.paused, self.statuses = client, set(), {}
+        self._all_paused_since: float | None = None
 
     def sample(self) -> None:
         try:
             workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
         except Exception:  # noqa: BLE001 - a missed sample is fine
             return
-        self.paused |= {str(w["name"]) for w in workers if w["status"] == "paused"}
+        self.statuses = {str(w["name"]): w["status"] for w in workers}
+        self.paused |= {n for n, s in self.statuses.items() if s == "paused"}
+        everyone = bool(self.statuses) and all(s == "paused" for s in self.statuses.values())
+        self._all_paused_since = (self._all_paused_since or time.monotonic()) if everyone else None
+
+    def all_paused_for(self) -> float:
+        """Seconds every worker has been paused without a break; 0 when not."""
+        since = self._all_paused_since
+        return time.monotonic() - since if since is not None else 0.0
 
 
 class Timer:

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from dasklab.meters import SocketMeter, process_cpu_s
+from dasklab.meters import SocketMeter, StatusWatch, process_cpu_s
 from dasklab.datasets import bucket, s3
 from .model_cache import NAME as CACHE_PLUGIN
 from .model_cache import ModelCache
@@ -209,22 +209,18 @@ def wait_or_stall(lab, future, timeout: float, stall: float = 60) -> None:
     alone waits forever."""
     from distributed import wait
 
-    deadline, paused_since = time.monotonic() + timeout, None
-    while not future.done():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the job did not finish within {timeout:.0f} s")
-        try:
-            wait(future, timeout=1)
-        except TimeoutError:
-            pass
-        statuses = {n: w["status"] for n, w in lab.workers_by_name().items()}
-        if statuses and all(s == "paused" for s in statuses.values()):
-            paused_since = paused_since or time.monotonic()
-            if time.monotonic() - paused_since > stall:
+    deadline = time.monotonic() + timeout
+    with StatusWatch(lab.client) as watch:
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the job did not finish within {timeout:.0f} s")
+            try:
+                wait(future, timeout=1)
+            except TimeoutError:
+                pass
+            if watch.all_paused_for() > stall:
                 raise Stalled(f"every worker paused for {stall:.0f} s (memory): "
-                              f"{statuses}; the job cannot progress")
-        else:
-            paused_since = None
+                              f"{watch.statuses}; the job cannot progress")
 
 
 def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
