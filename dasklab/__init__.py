@@ -15,6 +15,7 @@ progress.py  phases and progress bars on stderr
 evidence.py  what is kept when a scenario fails
 versions.py  package versions on every process, side by side
 datasets.py  deterministic data (runs on workers too)
+code.py      your own module, written where client.upload_file can ship it
 meters.py    socket bytes, peak memory, worker statuses, timers, process CPU, the
              cluster timeline, heartbeat gaps, the scheduler's task states
 cluster.py   ComposeCluster: Dask's Cluster API (scale, adapt) over a project
@@ -47,6 +48,7 @@ _EXPORTS = {
                "Timeline", "HeartbeatGap", "process_cpu_s", "task_states", "worker_last_seen"],
     "cluster": ["ComposeCluster", "ComposeAdaptive"],
     "reports": ["report_path", "REPORTS"],
+    "code": ["module_file"],
     "worker_containers": ["WorkerStartError"],
     "docker_api": ["docker_client", "container", "volume_of", "output_since", "image_present",
                    "project_containers", "container_cpu_s"],

@@ -14,14 +14,12 @@ check-env names the package and the worker; removing it makes all match again.
 from __future__ import annotations
 
 import importlib
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 import warnings
 
 from dasklab import ROOT, Compose, Result, check_env, phase, versions, wait_until
+from dasklab.code import module_file
 from dasklab.settings import WHEELS_INDEX
 
 PKG = "tabulate"
@@ -125,13 +123,10 @@ def run(lab, image_option: bool = True, drift: bool = True) -> Result:
     _fresh_workers(lab, lab.compose)  # drop what pip installed in the containers
 
     phase("(b) client.upload_file for your own module")
-    folder = tempfile.mkdtemp(prefix="dasklab-")
-    module = f"labmod_{int(time.time())}"
-    with open(os.path.join(folder, module + ".py"), "w") as f:
-        f.write("def greet():\n    return 'hello from your own module'\n")
-    start = time.monotonic()
-    c.upload_file(os.path.join(folder, module + ".py"))
-    shutil.rmtree(folder, ignore_errors=True)  # the workers have their copies now
+    with module_file("labmod", "def greet():\n    return 'hello from your own module'\n") \
+            as (module, path):
+        start = time.monotonic()
+        c.upload_file(path)  # the workers have their copies after this
     _all_import(lab, module)
     rows.append({"option": "(b) client.upload_file (your module)",
                  "seconds_until_all_import": round(time.monotonic() - start, 1),

@@ -5,13 +5,10 @@ __main__ (a notebook): Dask ships it by value, a pickle in the store cannot."""
 from __future__ import annotations
 
 import importlib
-import os
 import pickle
-import shutil
 import sys
-import tempfile
-import time
 
+from dasklab.code import module_file
 from dasklab.datasets import bucket, s3
 from . import model as m
 
@@ -66,24 +63,16 @@ def feature_module(lab) -> dict[str, str]:
     ModuleNotFoundError; after client.upload_file it runs. upload_file is a
     worker plugin, so a restarted worker gets the file again."""
     c = lab.client
-    folder = tempfile.mkdtemp(prefix="dasklab-")
-    name = f"lab_features_{int(time.time() * 1000)}"
-    path = os.path.join(folder, name + ".py")
-    with open(path, "w") as f:
-        f.write(FEATURE_MODULE)
-    sys.path.insert(0, folder)
-    try:
-        mod = importlib.import_module(name)
-        before = _outcome(c.submit(rows_with_ratio, mod.add_ratio, 1000, pure=False))
-        c.upload_file(path)
-        after = _outcome(c.submit(rows_with_ratio, mod.add_ratio, 1000, pure=False))
-    finally:
-        # upload_file registers a scheduler and a worker plugin named after the
-        # file: remove them, so later workers do not get a module nobody uses.
-        lab.remove_plugins((path,))
-        sys.path.remove(folder)
-        sys.modules.pop(name, None)
-        shutil.rmtree(folder, ignore_errors=True)
+    with module_file("lab_features", FEATURE_MODULE) as (name, path):
+        try:
+            mod = importlib.import_module(name)
+            before = _outcome(c.submit(rows_with_ratio, mod.add_ratio, 1000, pure=False))
+            c.upload_file(path)
+            after = _outcome(c.submit(rows_with_ratio, mod.add_ratio, 1000, pure=False))
+        finally:
+            # upload_file registers a scheduler and a worker plugin named after the
+            # file: remove them, so later workers do not get a module nobody uses.
+            lab.remove_plugins((path,))
     return {"module_missing": before, "after_upload_file": after}
 
 
