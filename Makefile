@@ -33,7 +33,7 @@ up: preflight prereqs images ## Start the cluster (builds what is missing), wait
 	@$(PY) -m dasklab.status
 
 preflight: ## Check ports, network, engine, disk and settings before `make up` builds or starts anything
-	@python3 -m dasklab.preflight
+	@python3 -m dasklab.backends.compose.preflight
 
 restart: prereqs env ## Restart every container (code under dasklab/ and scenarios/ is re-imported), wait until healthy
 	@$(PY) -m scenarios.admin.certs --if-tls
@@ -77,17 +77,17 @@ check-env: venv env ## Compare Python and every package on client, scheduler and
 
 ##@ Beyond one machine
 swarm-up: prereqs images ## The lab as a Swarm stack (single-node swarm on loopback if none); scenarios: DASKLAB_BACKEND=swarm
-	@$(PY) -m dasklab.swarm up $(ARGS)
+	@$(PY) -m dasklab.backends.swarm.deploy up $(ARGS)
 
 swarm-scale: venv env ## Scale the stack's workers to N, retiring the removed ones first (make swarm-scale N=2)
 	@[ -n "$(N)" ] || { echo "usage: make swarm-scale N=<number of workers>" >&2; exit 2; }
-	@$(PY) -m dasklab.swarm scale $(N)
+	@$(PY) -m dasklab.backends.swarm.deploy scale $(N)
 
 swarm-down: venv env ## Remove the stack and its volumes; leave the swarm if swarm-up made it
-	@$(PY) -m dasklab.swarm down
+	@$(PY) -m dasklab.backends.swarm.deploy down
 
 k8s-manifests: venv env ## Write build/k8s/*.yaml for the dask-kubernetes operator, validated offline
-	@$(PY) -m dasklab.k8s $(ARGS)
+	@$(PY) -m dasklab.backends.k8s.manifests $(ARGS)
 
 ##@ Scenarios
 scenarios: venv ## List the scenarios

@@ -5,11 +5,10 @@ imports it; it never imports scenarios/ (tests/unit/test_layout.py).
 
     from dasklab import Lab, open_lab, wait_until, Result
 
-connect.py   connecting: Lab, open_lab, wait_until, worker events
+connect.py   connecting: Lab, open_lab, worker events
+waiting.py   wait_until, the one polling loop
 settings.py  the .env variables, defaults and checks (also a CLI)
-compose.py   `docker compose` command lines for a project
-resources.py the resource manager interface, and its Compose implementation
-faults.py    the nemesis: inject/heal pairs, recorded in each result
+faults.py    the nemesis: inject/heal pairs over backends/base.py's interface
 result.py    the one Result shape and its reporter
 progress.py  phases and progress bars on stderr
 evidence.py  what is kept when a scenario fails
@@ -18,8 +17,10 @@ datasets.py  deterministic data (runs on workers too)
 code.py      your own module, written where client.upload_file can ship it
 meters.py    socket bytes, peak memory, worker statuses, timers, process CPU, the
              cluster timeline, heartbeat gaps, the scheduler's task states
-cluster.py   ComposeCluster: Dask's Cluster API (scale, adapt) over a project
-worker_containers.py  the worker containers ComposeCluster starts and removes
+isolation.py each scenario and test leaves the cluster as it found it
+backends/    Compose (ComposeCluster too), Swarm, Kubernetes manifests: the only
+             code that speaks to Docker (backends/__init__.py)
+plugins/     what runs inside the scheduler and workers
 status.py, check_env.py, objects.py   command-line entry points (make up / check-env / objects)
 
 Names are imported lazily, on first use: scenario modules are imported on the
@@ -32,12 +33,14 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "connect": ["Lab", "open_lab", "open_lab_or_exit", "wait_until", "worker_events", "try_connect",
+    "waiting": ["wait_until"],
+    "connect": ["Lab", "open_lab", "open_lab_or_exit", "worker_events", "try_connect",
                 "removal_event",
                 "ClusterDown", "connect", "probe", "use_lab_config"],
     "settings": ["ROOT", "SettingsError", "load", "validate", "memory_bytes", "compose_files"],
-    "compose": ["Compose", "side_env", "free_port", "side_project"],
-    "resources": ["Resources", "ComposeResources", "Attachment"],
+    "backends.compose.project": ["Compose", "side_env", "free_port", "side_project"],
+    "backends.base": ["Resources", "Attachment"],
+    "backends.compose.resources": ["ComposeResources"],
     "faults": ["Nemesis", "Fault", "FaultRecord"],
     "result": ["Result", "PASS", "FAIL", "ERROR", "render"],
     "progress": ["phase", "wait_futures"],
@@ -46,12 +49,12 @@ _EXPORTS = {
                  "slow_square"],
     "meters": ["SocketMeter", "Sampler", "PeakMemory", "WorkerPeakMemory", "StatusWatch", "Timer",
                "Timeline", "HeartbeatGap", "process_cpu_s", "task_states", "worker_last_seen"],
-    "cluster": ["ComposeCluster", "ComposeAdaptive"],
+    "backends.compose.cluster": ["ComposeCluster", "ComposeAdaptive"],
     "reports": ["report_path", "REPORTS"],
     "code": ["module_file"],
-    "worker_containers": ["WorkerStartError"],
-    "docker_api": ["docker_client", "container", "volume_of", "output_since", "image_present",
-                   "project_containers", "container_cpu_s"],
+    "backends.compose.worker_containers": ["WorkerStartError"],
+    "backends.docker_api": ["docker_client", "container", "volume_of", "output_since",
+                            "image_present", "project_containers", "container_cpu_s"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -18,9 +18,12 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from . import tls_race
-from .compose import Compose
+from .waiting import wait_until
+from .backends import NAMES as BACKENDS
+from .backends import resources_for
+from .backends.base import Resources
+from .backends.compose.project import Compose
 from .faults import Nemesis
-from .resources import ComposeResources, Resources
 from .settings import CERTS, ROOT, compose_files, host_s3_env, load, validate
 
 CONNECT_TIMEOUT = 10  # seconds; the promise is "a clear message within 10 s"
@@ -100,22 +103,6 @@ def try_connect(address: str, timeout: float = CONNECT_TIMEOUT):
         return None
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.2, state: Callable[[], Any] | None = None) -> Any:
-    """Poll `predicate` until it returns something truthy; raise TimeoutError
-    naming what was awaited and the last state seen. Bounded in time and count."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / interval) + 2):
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
-    seen = state() if state else value
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; last state: {seen!r}")
-
-
 def worker_events(client, addresses, action: str | None = None) -> list[tuple[float, str, dict]]:
     """(timestamp, worker address, message) from each worker's own event topic.
 
@@ -153,13 +140,8 @@ class Lab:
     faults: Nemesis | None = None  # the nemesis, over `resources`
 
     def __post_init__(self) -> None:
-        if self.resources is None and self.backend == "compose":
-            self.resources = ComposeResources(self.compose)
-        elif self.resources is None and self.backend == "swarm":
-            from .swarm import stack_name
-            from .swarm_resources import SwarmResources
-
-            self.resources = SwarmResources(stack_name())
+        if self.resources is None:
+            self.resources = resources_for(self)
         if self.faults is None and self.resources is not None:
             self.faults = Nemesis(self.resources)
 
@@ -267,9 +249,6 @@ def open_lab(project: str | None = None) -> Lab:
     backend = backend_name()  # a bad value exits 2 before any connection is tried
     return Lab(client=connect(scheduler_address(values)), settings=values, compose=compose,
                backend=backend)
-
-
-BACKENDS = ("compose", "swarm", "none")
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .progress import phase
-from .resources import Resources
+from .backends.base import Resources
 
 SMALL_SPILL_OVERLAY = "compose/small-spill-disk.yml"  # defines worker-3 only
 

@@ -50,7 +50,7 @@ def _py_spy() -> str | None:
 def cluster_stacks(project: str) -> dict[str, str]:
     """{file name: py-spy dump} for each Python process of the project's
     running containers (scheduler, nannies, workers, the wheels server)."""
-    from .docker_api import project_containers
+    from .backends.docker_api import project_containers
 
     spy = _py_spy()
     if spy is None:
@@ -113,7 +113,7 @@ def save_hang(label: str, *, project: str, lab=None, why: str = "") -> Path:
         # The client's own evidence (logs, a state dump) into a sub-folder.
         notes["client evidence"] = _bounded(lambda: save(lab, label, folder / "client"), 60)
     else:
-        from .compose import Compose
+        from .backends.compose.project import Compose
 
         notes["compose"] = _bounded(lambda: save_compose(Compose(project=project), folder), 60)
     problems = {k: v for k, v in notes.items() if v}

@@ -20,7 +20,7 @@ import gc
 import time
 from dataclasses import dataclass
 
-from .connect import wait_until
+from .waiting import wait_until
 
 SETTLE = 30  # seconds for released tasks to leave the scheduler
 WORKERS_BACK = 90  # seconds for a killed or restarted worker to register again
@@ -78,7 +78,7 @@ def docker_objects() -> frozenset[str]:
     """The lab's containers, volumes and networks in the engine (every project:
     side projects and elastic workers too); empty without a reachable engine."""
     try:
-        from .docker_api import docker_client
+        from .backends.docker_api import docker_client
 
         d = docker_client()
         label = {"label": "dasklab.lab=true"}
@@ -245,7 +245,7 @@ def restore(lab, before: Baseline) -> list[str]:
         except TimeoutError as e:
             cleaned.append(str(e))
     if getattr(lab, "backend", None) == "compose":
-        from .worker_containers import reap
+        from .backends.compose.worker_containers import reap
 
         removed = reap(lab.compose.project)
         if removed:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pytest_docker.plugin import get_docker_services
 
-from dasklab.compose import Compose, side_env
+from dasklab.backends.compose.project import Compose, side_env
 from dasklab.evidence import save_compose
 from dasklab.settings import ROOT, compose_files, load
 

@@ -20,7 +20,7 @@ once for the used CPU and once for the reservation.
 from __future__ import annotations
 
 from dasklab import Result, phase, wait_until
-from dasklab.docker_api import container, container_cpu_s
+from dasklab.backends.docker_api import container, container_cpu_s
 
 SPAN = "costs"
 # Docker counts every thread of the container (event loop, heartbeats, the

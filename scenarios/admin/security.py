@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import socket
 
-from dasklab import Result, docker_api, phase
+from dasklab import Result, phase
+from dasklab.backends import docker_api
 from dasklab.settings import reference_bucket
 from . import audit
 

@@ -13,41 +13,36 @@ from __future__ import annotations
 import operator
 import shlex
 import socket
-import subprocess
 import uuid
 
 import dask
 
-from dasklab import Result, free_port, phase, try_connect, wait_until, worker_containers
+from dasklab import Result, free_port, phase, try_connect, wait_until
+from dasklab.backends import docker_cli
+from dasklab.backends.compose import worker_containers
 
 LABEL = "dasklab.manual"
-
-
-def _docker(*args: str, check: bool = True) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"`docker {shlex.join(args)}` exited {proc.returncode}: {proc.stderr}")
-    return proc.stdout.strip()
 
 
 def commands(run_id: str, image: str, port: int) -> list[list[str]]:
     """The exact command lines: a network, a scheduler, two workers."""
     net, tag = f"dasklab-manual-{run_id}", f"{LABEL}={run_id}"
-    out = [["docker", "network", "create", "--label", tag, net],
-           ["docker", "run", "-d", "--name", f"{net}-scheduler", "--label", tag,
+    out = [docker_cli.command("network", "create", "--label", tag, net),
+           docker_cli.command("run", "-d", "--name", f"{net}-scheduler", "--label", tag,
             "--network", net, "--network-alias", "scheduler", "--hostname", "scheduler",
-            "-p", f"127.0.0.1:{port}:8786", image, "dask", "scheduler", "--port=8786"]]
+            "-p", f"127.0.0.1:{port}:8786", image, "dask", "scheduler", "--port=8786")]
     for name in ("worker-1", "worker-2"):
-        out.append(["docker", "run", "-d", "--name", f"{net}-{name}", "--label", tag,
-                    "--network", net, "--hostname", name, image,
-                    "dask", "worker", "tcp://scheduler:8786", f"--name={name}",
-                    "--nthreads=1", "--memory-limit=512MiB"])
+        out.append(docker_cli.command(
+            "run", "-d", "--name", f"{net}-{name}", "--label", tag,
+            "--network", net, "--hostname", name, image,
+            "dask", "worker", "tcp://scheduler:8786", f"--name={name}",
+            "--nthreads=1", "--memory-limit=512MiB"))
     return out
 
 
 def leftovers(run_id: str) -> dict[str, list[str]]:
     tag = f"label={LABEL}={run_id}"
-    return {kind: _docker(kind, "ls", "-q", *(["-a"] if kind == "container" else []),
+    return {kind: docker_cli.run(kind, "ls", "-q", *(["-a"] if kind == "container" else []),
                           "--filter", tag).split()
             for kind in ("container", "network", "volume")}
 
@@ -56,9 +51,9 @@ def teardown(run_id: str) -> None:
     ids = leftovers(run_id)
     if ids["container"]:
         # -v: the anonymous volumes the image's VOLUME lines would create, if any.
-        _docker("rm", "-f", "-v", *ids["container"], check=False)
+        docker_cli.run("rm", "-f", "-v", *ids["container"], check=False)
     for net in ids["network"]:
-        _docker("network", "rm", net, check=False)
+        docker_cli.run("network", "rm", net, check=False)
 
 
 def what_compose_adds(lab, inspect: dict) -> list[dict]:
@@ -105,7 +100,7 @@ def run(lab, n: int = 200) -> Result:
     try:
         phase(f"starting a scheduler and two workers by hand (network dasklab-manual-{run_id})")
         for c in lines:
-            _docker(*c[1:])
+            docker_cli.run(*c[1:])
         address = f"tcp://127.0.0.1:{port}"
         phase("connecting a client and waiting for both workers")
         # Plain TCP even when the lab runs TLS=on: this by-hand cluster has no
@@ -156,4 +151,4 @@ def run(lab, n: int = 200) -> Result:
 def json_inspect(container: str) -> dict:
     import json
 
-    return json.loads(_docker("inspect", container))[0]
+    return json.loads(docker_cli.run("inspect", container))[0]

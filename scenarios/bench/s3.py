@@ -14,7 +14,7 @@ import os
 import time
 from urllib.parse import urlparse
 
-from dasklab.docker_api import container_cpu_s
+from dasklab.backends.docker_api import container_cpu_s
 from dasklab.connect import open_lab
 
 

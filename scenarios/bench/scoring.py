@@ -17,7 +17,7 @@ import time
 
 from dasklab.connect import open_lab_or_exit
 from dasklab.datasets import bucket, s3
-from dasklab.docker_api import container_cpu_s
+from dasklab.backends.docker_api import container_cpu_s
 from dasklab.progress import phase
 from dasklab.result import table_text
 from ..scoring.model_cache import ModelCache

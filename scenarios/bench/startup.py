@@ -18,9 +18,9 @@ import subprocess
 import sys
 import time
 
-from dasklab.compose import Compose, side_env
+from dasklab.backends.compose.project import Compose, side_env
 from dasklab.connect import try_connect, use_lab_config, wait_until
-from dasklab.docker_api import image_present
+from dasklab.backends.docker_api import image_present
 from dasklab.settings import compose_files, load, memory_bytes, validate
 
 PROJECT = "dasklab-bench"

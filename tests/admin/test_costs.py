@@ -3,7 +3,7 @@ metrics agree with Docker's per-container CPU accounting, and the labels a
 bill would filter on are on the containers."""
 
 from scenarios import registry
-from dasklab.docker_api import project_containers
+from dasklab.backends.docker_api import project_containers
 
 
 def test_costs_per_tag_agree_with_docker_and_order_the_tags_the_same(lab):

@@ -16,9 +16,9 @@ import time
 import pytest
 
 from scenarios.admin import certs
-from dasklab.compose import Compose, side_env
+from dasklab.backends.compose.project import Compose, side_env
 from dasklab.connect import wait_until
-from dasklab.docker_api import container, output_since
+from dasklab.backends.docker_api import container, output_since
 from dasklab.settings import CERTS, ROOT, compose_files
 
 pytestmark = pytest.mark.integration

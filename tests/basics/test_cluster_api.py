@@ -19,7 +19,7 @@ from distributed import wait
 from scenarios import registry
 from scenarios.basics.scaling import block, computations
 from dasklab import ROOT, wait_until
-from dasklab.worker_containers import ELASTIC, leftovers, number
+from dasklab.backends.compose.worker_containers import ELASTIC, leftovers, number
 
 PROJECT = "dasklab-test"  # the session test project (conftest.py)
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from dasklab.compose import Compose, side_env
-from dasklab.docker_api import image_present
+from dasklab.backends.compose.project import Compose, side_env
+from dasklab.backends.docker_api import image_present
 from dasklab.settings import ROOT, load
 
 IMAGE = load()["MINIO_IMAGE"]

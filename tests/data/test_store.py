@@ -12,7 +12,7 @@ import pytest
 from minio.error import S3Error
 
 from scenarios import registry
-from dasklab.docker_api import container
+from dasklab.backends.docker_api import container
 from dasklab import wait_until
 from dasklab.objects import minio_client
 from dasklab.settings import load, validate

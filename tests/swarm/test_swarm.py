@@ -21,9 +21,9 @@ from distributed import wait
 
 from scenarios import registry
 from scenarios.basics.scaling import block, computations
-from dasklab import swarm
-from dasklab.compose import side_env, side_project
-from dasklab.stack import STACK_IMAGE
+from dasklab.backends.swarm import deploy as swarm
+from dasklab.backends.compose.project import side_env, side_project
+from dasklab.backends.swarm.stack import STACK_IMAGE
 
 STACK = "dasklab-swarmtest"
 SIDE = "dasklab-swarmside"

@@ -9,7 +9,7 @@ import pytest
 
 from scenarios import registry
 from scenarios.__main__ import main, parse_params
-from dasklab.compose import Compose, free_port
+from dasklab.backends.compose.project import Compose, free_port
 from dasklab.result import ERROR, FAIL, PASS, Result, render
 from dasklab.settings import ROOT
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from dasklab import settings
-from dasklab.compose import Compose
+from dasklab.backends.compose.project import Compose
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
 

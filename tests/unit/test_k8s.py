@@ -12,8 +12,9 @@ import sys
 import pytest
 import yaml
 
-from dasklab import k8s, settings
-from dasklab.stack import STACK_IMAGE
+from dasklab import settings
+from dasklab.backends.k8s import manifests as k8s
+from dasklab.backends.swarm.stack import STACK_IMAGE
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
 
@@ -26,7 +27,7 @@ def files(tmp_path_factory) -> dict:
     package (kr8s, httpx, trio) stays out of the process that runs the
     integration tests' Dask clients."""
     out = tmp_path_factory.mktemp("k8s")
-    proc = subprocess.run([sys.executable, "-m", "dasklab.k8s", "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "dasklab.backends.k8s.manifests", "--out", str(out),
                            "--image", STACK_IMAGE, "--workers", "3"],
                           capture_output=True, text=True, timeout=120, cwd=settings.ROOT,
                           env={**os.environ, **VALUES})

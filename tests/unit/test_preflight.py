@@ -8,7 +8,7 @@ import os
 import socket
 import subprocess
 
-from dasklab import preflight
+from dasklab.backends.compose import preflight
 from dasklab.settings import ROOT, environment_conflicts
 
 

@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
-from dasklab import settings, stack
-from dasklab.compose import Compose
+from dasklab import settings
+from dasklab.backends.swarm import stack
+from dasklab.backends.compose.project import Compose
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
 

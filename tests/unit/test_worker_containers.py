@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dasklab.worker_containers import (Project, WorkerStartError, _healthcheck, number,
+from dasklab.backends.compose.worker_containers import (Project, WorkerStartError, _healthcheck, number,
                                              owner_alive, this_owner)
 from dasklab.plugins.static_floor import StaticFloor
 

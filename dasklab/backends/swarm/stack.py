@@ -124,7 +124,7 @@ def _service(name: str, svc: dict, dask_image: str, stack: str, configs: dict,
     unknown = set(svc) - set(KEPT) - set(TRANSLATED) - set(DROPPED)
     if unknown:
         raise StackError(f"{name}: the stack generator does not know {sorted(unknown)}: "
-                         "keep, translate or drop them in dasklab/stack.py")
+                         "keep, translate or drop them in dasklab/backends/swarm/stack.py")
     out = {k: svc[k] for k in KEPT if svc.get(k) is not None}
     if out.get("image") == dask_image:
         out["image"] = STACK_IMAGE

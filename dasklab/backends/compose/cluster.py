@@ -43,7 +43,7 @@ from distributed.protocol.pickle import dumps
 from . import worker_containers as wc
 from .worker_containers import WorkerStartError
 
-logger = logging.getLogger("dasklab.cluster")
+logger = logging.getLogger("dasklab.backends.compose.cluster")
 LAST_NAME_KEY = ["dasklab", "last-worker-number"]  # scheduler metadata: lives with it
 
 
@@ -180,7 +180,7 @@ class ComposeCluster(SpecCluster):
         self.scheduler = ExistingScheduler(f"{scheme}://127.0.0.1:{self.project.scheduler_port}",
                                            f"{scheme}://scheduler:8786")
         await super()._start()
-        from .plugins.static_floor import NAME, StaticFloor
+        from ...plugins.static_floor import NAME, StaticFloor
 
         # Left registered on close: several ComposeClusters may share one
         # scheduler, and the rule (static workers are never offered for

@@ -20,7 +20,7 @@ import subprocess
 from dataclasses import dataclass, field
 from ipaddress import ip_network
 
-from . import docker_api
+from .. import docker_api
 
 ELASTIC = "dasklab.elastic"      # label: the project the elastic worker belongs to
 OWNER = "dasklab.owner"          # label: host:pid of the client that started it
@@ -160,7 +160,7 @@ class Project:
             "com.docker.compose.config-hash": hashlib.sha256(
                 json.dumps([image, command]).encode()).hexdigest(),
             ELASTIC: self.name, OWNER: this_owner(), WORKER_NAME: name,
-            "dasklab.cluster": cluster,
+            "dasklab.backends.compose.cluster": cluster,
             **{k: v for k, v in self.worker.get("labels", {}).items() if k.startswith("dasklab.")},
         }
         mounts = [Mount(target=v["target"], source=v["source"], type="bind",

@@ -24,9 +24,9 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from . import docker_api
-from .resources import Attachment, Resources
-from .swarm import docker
+from .. import docker_api
+from ..base import Attachment, Resources
+from .deploy import docker
 
 
 class SwarmResources(Resources):
@@ -54,7 +54,7 @@ class SwarmResources(Resources):
 
     def _wait_running(self, service: str, old_id: str | None = None,
                       timeout: float = 120) -> None:
-        from .connect import wait_until
+        from ...waiting import wait_until
 
         def fresh() -> bool:
             running = self._tasks(service, running_only=True)
@@ -133,7 +133,7 @@ class SwarmResources(Resources):
             raise NotImplementedError("compose overlays apply to the Compose cluster only")
         if not fresh_volume:
             return self.restart(service)
-        from .connect import wait_until
+        from ...waiting import wait_until
 
         volume = self.volume(service)
         self._replicas(service, 0)
@@ -160,3 +160,10 @@ class SwarmResources(Resources):
         """Tasks Swarm started after the first, as far as its task history
         (5 per slot by default) remembers."""
         return max(0, len(self._tasks(service, running_only=False)) - 1)
+
+
+def for_lab(lab) -> SwarmResources:
+    """The backend registry's entry (backends/__init__.py)."""
+    from .deploy import stack_name
+
+    return SwarmResources(stack_name())

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .settings import ROOT, compose_files, load
+from ...settings import ROOT, compose_files, load
 
 DEFAULT_PROJECT = "dasklab"
 

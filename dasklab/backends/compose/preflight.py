@@ -3,7 +3,7 @@ would otherwise make it fail half way, with Docker's raw words, after a long
 build. Each problem is named with its fix; nothing has been started when it
 stops. Standard library only: it runs before `.venv` exists.
 
-    python3 -m dasklab.preflight [--project dasklab]
+    python3 -m dasklab.backends.compose.preflight [--project dasklab]
 
 Checks: the settings given in the environment (never half-applied, see
 settings.environment_conflicts), every port the cluster publishes on
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from .settings import ENV_FILE, ROOT, SettingsError, environment_conflicts, load, problems
+from ...settings import ENV_FILE, ROOT, SettingsError, environment_conflicts, load, problems
 
 PORTS = ("SCHEDULER_PORT", "DASHBOARD_PORT", "S3_PORT")
 MIN_ENGINE = (20, 10)
@@ -216,7 +216,7 @@ def check(project: str = "dasklab") -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m dasklab.preflight")
+    parser = argparse.ArgumentParser(prog="python3 -m dasklab.backends.compose.preflight")
     parser.add_argument("--project", default="dasklab")
     args = parser.parse_args(argv)
     start = time.monotonic()

@@ -1,0 +1,1 @@
+"""The Compose backend: the lab as a compose project (see backends/__init__.py)."""

@@ -1,0 +1,1 @@
+"""Kubernetes: manifests for the dask-kubernetes operator (see backends/__init__.py)."""

@@ -1,0 +1,1 @@
+"""The Swarm backend: the same cluster as a Swarm stack (see backends/__init__.py)."""
