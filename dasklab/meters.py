@@ -19,6 +19,16 @@ def process_cpu_s() -> float:
     return t.user + t.system
 
 
+def machine_busy_s() -> float:
+    """CPU-seconds the whole machine has been busy (this client runs on the
+    same kernel as the Docker engine): everything but idle and I/O wait."""
+    import psutil
+
+    t = psutil.cpu_times()
+    # steal: time the hypervisor gave to other machines, not ours
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0)
+
+
 class SocketMeter:
     """Bytes this process received and sent over sockets while active: what
     really passed through the client, S3 downloads and scheduler traffic

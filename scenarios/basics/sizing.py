@@ -18,7 +18,7 @@ import time
 from dask.utils import format_bytes, parse_bytes
 
 from dasklab import ComposeCluster, Result, phase, side_project
-from dasklab.meters import process_cpu_s
+from dasklab.meters import machine_busy_s, process_cpu_s
 
 PROJECT, NETWORK = "dasklab-sizing", "172.29.91"
 
@@ -54,20 +54,24 @@ WORKLOADS = {"pure Python (GIL-bound)": (pure_python, 10_000_000),
 
 
 def timed(client, func, arg: int, tasks: int, repeats: int,
-          workers=None) -> tuple[float, float]:
-    """(wall seconds, CPU seconds the worker processes used) for `tasks` tasks,
-    medians of `repeats` runs, after one untimed task per worker (imports,
-    first allocations). Medians: on 2 shared cores one run can be 20 % off."""
+          workers=None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds the worker processes used, cores the rest of
+    the machine used meanwhile) for `tasks` tasks, medians of `repeats` runs,
+    after one untimed task per worker (imports, first allocations). Medians:
+    on 2 shared cores one run can be 20 % off. The rest of the machine is
+    the lab's own overhead (a tenth of a core or so) plus whatever else runs:
+    with a core taken by something else, no comparison of speeds holds."""
     n_workers = len(workers or client.scheduler_info()["workers"])
     client.gather(client.map(func, range(n_workers), n=arg // 10, workers=workers, pure=False))
-    walls, cpus = [], []
+    walls, cpus, others = [], [], []
     for _ in range(repeats):
         before = sum(client.run(process_cpu_s, workers=workers).values())
-        start = time.perf_counter()
+        busy, start = machine_busy_s(), time.perf_counter()
         client.gather(client.map(func, range(tasks), n=arg, workers=workers, pure=False))
         walls.append(time.perf_counter() - start)
         cpus.append(sum(client.run(process_cpu_s, workers=workers).values()) - before)
-    return statistics.median(walls), statistics.median(cpus)
+        others.append(max(0.0, machine_busy_s() - busy - cpus[-1]) / walls[-1])
+    return statistics.median(walls), statistics.median(cpus), statistics.median(others)
 
 
 def largest_fit(client, ladder: list[int]) -> tuple[int, int | None]:
@@ -120,9 +124,10 @@ def run(lab, layouts=((1, 6), (3, 2), (6, 1)), total_memory: str = "3GiB",
                         one = timed(client, func, arg, 1, max(3, repeats), [first])[0]
                         baseline[name] = one * tasks
                     phase(f"{name}: {tasks} tasks on {label}")
-                    wall, cpu = timed(client, func, arg, tasks, repeats)
+                    wall, cpu, other = timed(client, func, arg, tasks, repeats)
                     rows.append({"layout": label, "workload": name, "wall s": wall,
                                  "CPU s": cpu, "speedup": baseline[name] / wall,
+                                 "rest of machine, cores": round(other, 2),
                                  "memory limit each": format_bytes(limits[workers])})
                 phase(f"layout {label}: the largest object one worker holds")
                 fitted, failed = largest_fit(client, ladder)
@@ -145,8 +150,12 @@ def run(lab, layouts=((1, 6), (3, 2), (6, 1)), total_memory: str = "3GiB",
         "NumPy speedup, most threads": speed[(f"{most_threads[0]} x {most_threads[1]} threads",
                                               np_name)],
     })
+    busiest = max(row["rest of machine, cores"] for row in rows if row["workload"] == gil)
+    r.measurements["rest of machine while timing pure Python, cores"] = busiest
     r.check(procs > thr, f"pure Python should run faster on more processes than on more "
-                               f"threads (speedups {procs:.2f} vs {thr:.2f})")
+                         f"threads (speedups {procs:.2f} vs {thr:.2f})"
+            + (f"; the rest of the machine used up to {busiest:.1f} cores meanwhile: not a "
+               "fair comparison, run it again on a quiet machine" if busiest >= 0.5 else ""))
     fits = {row["layout"]: parse_bytes(row["largest object that fits"]) for row in rows}
     r.check(fits[f"{most_threads[0]} x {most_threads[1]} threads"]
             > fits[f"{most_proc[0]} x {most_proc[1]} threads"],

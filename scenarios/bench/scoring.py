@@ -16,6 +16,7 @@ import statistics
 import time
 
 from dasklab.connect import open_lab_or_exit
+from dasklab.meters import machine_busy_s
 from dasklab.datasets import bucket, s3
 from dasklab.backends.docker_api import container_cpu_s
 from dasklab.progress import phase
@@ -68,16 +69,6 @@ def single_thread(path: str, groups: int, parts: int) -> dict:
             fs.pipe_file(f"{bucket()}/{ways.OUTPUT}/baseline/part.{i}.parquet", out.getvalue())
         e2e = time.perf_counter() - start
     return {"predict": rows / predict, "e2e": rows / e2e}
-
-
-def machine_busy_s() -> float:
-    """CPU-seconds the whole machine has been busy (this client runs on the
-    same kernel as the Docker engine): everything but idle and I/O wait."""
-    import psutil
-
-    t = psutil.cpu_times()
-    # steal: time the hypervisor gave to other machines, not ours
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0)
 
 
 def background(cores: float, seconds: float = 10.0) -> float:
