@@ -152,22 +152,15 @@ def kill_mid_run(lab, held: dict, fraction: float = 0.25):
         if seen == "finished":
             return
         run.killed_partitions = _keys_to_parts(seen)
-        held["old"] = lab.process_id(VICTIM)
-        held["fault"] = fault = lab.faults.killed(VICTIM)
-        # Started again as soon as it is down, as a restart policy would, so it
-        # boots while the survivors finish the job (waiting for the job's end
-        # first cost ~4 s a way). Not sooner: starting a container that is
-        # still exiting does nothing.
-        wait_until(lambda: lab.resources.state(VICTIM) != "running", 30, f"{VICTIM} to be down")
-        fault.heal()
+        held["fault"] = lab.faults.killed(VICTIM)
 
     return during
 
 
 def _restore_victim(lab, held: dict) -> None:
-    """Wait for the worker-2 started again by the `during` hook."""
-    if held.pop("fault", None) is not None:
-        lab.wait_new_process(VICTIM, held.pop("old"))
+    fault = held.pop("fault", None)
+    if fault is not None:
+        lab.replace_process(VICTIM, fault.heal)
 
 
 def _victim_loads(lab) -> int:
