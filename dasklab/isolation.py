@@ -72,6 +72,15 @@ def _force_release(lab, held: dict[str, tuple]) -> None:
     from distributed import Future
 
     lab.client.cancel([Future(key, lab.client) for key, _ in held.values()], force=True)
+    # cancel() only queues "cancel-keys" on the client's batched stream; a
+    # question asked right after (an RPC on another connection) can overtake
+    # it and still see the keys (a repeat run failed so). Wait, bounded, until
+    # the scheduler has dropped them, so callers see the state they asked for.
+    try:
+        wait_until(lambda: not set(held) & set(lab.client.run_on_scheduler(_held, lab.client.id)),
+                   10, "the scheduler to drop the cancelled tasks")
+    except TimeoutError:
+        pass  # leftovers() names whatever is still there
 
 
 def docker_objects() -> frozenset[str]:
