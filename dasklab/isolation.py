@@ -26,7 +26,7 @@ SETTLE = 30  # seconds for released tasks to leave the scheduler
 WORKERS_BACK = 90  # seconds for a killed or restarted worker to register again
 # Scheduler plugins that stay on purpose: ComposeCluster's rule that the static
 # workers are never offered for downscaling holds for every ComposeCluster that
-# shares the scheduler (lab/cluster.py), so none removes it on close.
+# shares the scheduler (backends/compose/cluster.py), so none removes it on close.
 LASTING = frozenset({"scheduler:dasklab-static-floor"})
 
 
@@ -228,7 +228,7 @@ def restore(lab, before: Baseline) -> list[str]:
     released = release_erred(lab, before)
     if released:
         cleaned.append(f"released {released} erred task(s) Dask's client kept "
-                       "(a future whose result() raised: lab/isolation.py)")
+                       "(a future whose result() raised: dasklab/isolation.py)")
 
     keys = _settle(lambda: _held_since(lab, before), SETTLE, still=1.0)
     if keys:

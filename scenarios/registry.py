@@ -18,7 +18,7 @@ class Scenario:
     name: str  # as typed: make scenario-<name>
     module: str  # imported only when run
     summary: str
-    # What the cluster must offer (lab/needs.py); without it: skipped, with the reason.
+    # What the cluster must offer (dasklab/needs.py); without it: skipped, with the reason.
     needs: frozenset[str] = frozenset({"lab-code"})
 
 
@@ -201,7 +201,7 @@ def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:
     result.seconds = time.monotonic() - start
     result.faults = faults.records_since(nemesis, mark, wall)
     # The cluster as the scenario found it, whatever the scenario did (one
-    # place for every scenario: lab/isolation.py).
+    # place for every scenario: dasklab/isolation.py).
     if before is not None:
         progress.phase("cleanup: the cluster back as it was")
         try:

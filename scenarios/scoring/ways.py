@@ -251,8 +251,10 @@ def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
             run.error = f"{type(e).__name__}: {' '.join(str(e).split())}"[:200]
         run.wall_s = time.monotonic() - start
         if prepared is not None:
-            resume(lab, prepared)
-            if not keep:
+            # The job is over: the AMM runs again either way (release() resumes too).
+            if keep:
+                resume(lab, prepared)
+            else:
                 release(lab, prepared)
     after = snapshot(lab)
     run.client_sent = meter.sent

@@ -1,5 +1,5 @@
 """Integration tests: each scenario and test leaves the cluster as it found
-it (lab/isolation.py), and the distributed 2026.8 leak the lab works around."""
+it (dasklab/isolation.py), and the distributed 2026.8 leak the lab works around."""
 
 from __future__ import annotations
 

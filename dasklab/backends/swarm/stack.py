@@ -98,7 +98,7 @@ def _volumes(name: str, volumes: list[dict], configs: dict,
             used_configs.append({"source": key, "target": v["target"], "mode": 0o444})
         else:
             raise StackError(f"{name}: cannot carry the mount {v.get('source')} -> "
-                             f"{v['target']} to Swarm (a folder bind mount; see lab/stack.py)")
+                             f"{v['target']} to Swarm (a folder bind mount; see dasklab/backends/swarm/stack.py)")
     return mounts, used_configs, named
 
 
