@@ -128,6 +128,10 @@ class PeakMemory(Sampler):
         self._base = self._proc.memory_info().rss
         return super().__enter__()
 
+    def __exit__(self, *exc) -> None:
+        super().__exit__(*exc)
+        self.sample()  # what is still held at the end counts: a block under 10 ms has no sample
+
 
 _IN_WORKER: dict[str, PeakMemory] = {}
 
@@ -136,8 +140,10 @@ def _peak_start(token: str) -> None:
     _IN_WORKER[token] = PeakMemory().__enter__()
 
 
-def _peak_stop(token: str) -> int:
-    meter = _IN_WORKER.pop(token)
+def _peak_stop(token: str) -> int | None:
+    meter = _IN_WORKER.pop(token, None)
+    if meter is None:  # a new process: the one that started the meter is gone
+        return None
     meter.__exit__(None, None, None)
     return meter.peak
 
@@ -147,10 +153,16 @@ class WorkerPeakMemory:
     far that worker's resident memory rose (`rise`, bytes), sampled there
     every 10 ms. The scheduler's view of a worker's memory is refreshed once
     per heartbeat and missed a peak that lasted under a second (a flaky
-    best-practices row: 21 MiB seen for a 512 MiB rise)."""
+    best-practices row: 21 MiB seen for a 512 MiB rise).
+
+    When the worker's process was replaced meanwhile (its nanny killed it at
+    the terminate threshold, say), the meter died with it: `restarted` is
+    True and `rise` is None, so a caller says so instead of reading a number."""
 
     def __init__(self, client, address: str) -> None:
-        self.client, self.address, self.rise = client, address, 0
+        self.client, self.address = client, address
+        self.rise: int | None = 0
+        self.restarted = False
 
     def __enter__(self) -> "WorkerPeakMemory":
         import uuid
@@ -160,7 +172,10 @@ class WorkerPeakMemory:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.rise = self.client.run(_peak_stop, self.token, workers=[self.address])[self.address]
+        self.rise = self.client.run(_peak_stop, self.token, workers=[self.address],
+                                    on_error="return").get(self.address)
+        if not isinstance(self.rise, int):  # gone, or a new process without the meter
+            self.rise, self.restarted = None, True
 
 
 class StatusWatch(Sampler):

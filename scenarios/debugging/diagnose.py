@@ -230,9 +230,7 @@ def run(lab, records: int = 60, hot_tasks: int = 12, hot_seconds: float = 0.4) -
 
 
 def remote_debugging(lab, r: Result, proof, run_id: str, pause_seconds: float = 3.0) -> None:
-    from distributed import Event
-
-    from dasklab.plugins.remote_debug import PORT, RemoteDebug
+    from dasklab.plugins.remote_debug import RemoteDebug
 
     c = lab.client
     addr = lab.workers_by_name()["worker-1"]["address"]
@@ -240,35 +238,49 @@ def remote_debugging(lab, r: Result, proof, run_id: str, pause_seconds: float = 
     phase("remote debugging: debugpy into worker-1 from the cluster's package index")
     version = c.run(remote.pip_install_debugpy, workers=[addr])[addr]
     c.register_plugin(RemoteDebug("worker-1"), name=RemoteDebug.name)
+    try:
+        _inspect_worker_1(lab, proof, run_id, addr, host, pause_seconds)
+    finally:
+        # Also after a failure: debugpy cannot stop listening, and a traced
+        # process is slower and bigger; a fresh worker process leaves no
+        # debugger behind (a failed run once left it to the next scenario).
+        c.unregister_worker_plugin(RemoteDebug.name)
+        lab.replace_process("worker-1", lambda: c.restart_workers([addr]))
+    r.measurements["debugpy"] = version
+
+
+def _inspect_worker_1(lab, proof, run_id: str, addr: str, host: str,
+                      pause_seconds: float) -> None:
+    from distributed import Event
+
+    from dasklab.plugins.remote_debug import PORT
+
+    c = lab.client
     gate = f"dbg-gate-{run_id}"
     task = c.submit(remote.inspectable, f"needle-{run_id}", gate, workers=["worker-1"],
                     pure=False, key=f"inspectable-{run_id}")
-    wait_until(lambda: task.key in c.run(remote.executing, workers=[addr])[addr], 30,
-               "the task to be executing on worker-1")
+    thread_name = wait_until(lambda: c.run(remote.executing, workers=[addr])[addr].get(task.key),
+                             30, "the task to be executing on worker-1")
     with HeartbeatGap(c, "worker-1") as before:  # the normal silence, over ~2 s of samples
         wait_until(lambda: before.samples >= 8, 15, "8 heartbeat samples")
     phase(f"attaching through the scheduler to {host}:{PORT}, pausing for {pause_seconds:g} s")
     try:
         with HeartbeatGap(c, "worker-1") as during:
-            info = c.run_on_scheduler(remote.inspect_remote, host, PORT, "inspectable",
-                                      "secret", pause_seconds)
+            info = c.run_on_scheduler(remote.inspect_remote, host, PORT, thread_name,
+                                      "inspectable", "secret", pause_seconds)
     finally:
         Event(gate).set()
     result = task.result(timeout=60)
     proof("remote", "DAP handshake with worker-1's debugpy, through the scheduler",
           " > ".join(info["steps"][:2]), "attached" in info["steps"])
     proof("remote", "the running task's local variable, read through the debugger",
-          f"{info.get('frame')}: secret = {info.get('value')}",
+          f"{info.get('frame')} ({thread_name}): secret = {info.get('value')}",
           info.get("value") == repr(f"needle-{run_id}"))
     proof("remote", "while paused, worker-1's heartbeats stopped",
           f"longest silence {during.gap:.1f} s (normally {before.gap:.1f} s)",
           during.gap >= pause_seconds * 0.8 > before.gap)
     proof("remote", "after detaching, the task finished normally", result,
           result == f"needle-{run_id}")
-    c.unregister_worker_plugin(RemoteDebug.name)
-    # debugpy cannot stop listening; a fresh worker process leaves no debugger behind.
-    lab.replace_process("worker-1", lambda: c.restart_workers([addr]))
-    r.measurements["debugpy"] = version
 
 
 class _Capture(logging.Handler):

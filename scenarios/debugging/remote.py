@@ -5,7 +5,7 @@ index (the `wheels` service), and started there by a worker plugin, listening
 on worker-1's cluster-network address only. A task on worker-1 holds a local
 variable. A small Debug Adapter Protocol client, sent to the scheduler's
 container with run_on_scheduler (async, so the scheduler's event loop keeps
-running), attaches, lists threads, pauses the task's thread, reads the
+running), attaches, finds the task's thread by name, pauses it, reads the
 variable from its frame, resumes and detaches. While paused, *every* thread of
 the worker process stops (debugpy's default), its heartbeats included: past
 worker-ttl the scheduler would declare it dead and restart it.
@@ -95,10 +95,16 @@ class Dap:
         return msg.get("body", {})
 
 
-async def inspect_remote(host: str, port: int, function: str, variable: str,
-                         pause_seconds: float = 2.0, dask_scheduler=None) -> dict:
+async def inspect_remote(host: str, port: int, thread_name: str, function: str,
+                         variable: str, pause_seconds: float = 2.0,
+                         dask_scheduler=None) -> dict:
     """Runs on the scheduler: attach to debugpy at host:port, pause the thread
-    running `function`, read `variable` in its frame, resume, detach."""
+    called `thread_name` (the one running the task, as an IDE user picks it),
+    read `variable` in the frame of `function`, resume, detach.
+
+    Only that thread is paused: pausing the others one by one, as this did
+    first, raced debugpy's resume of the previous thread with the next pause
+    ("Unable to find thread to evaluate variable reference", once in a CI run)."""
     out = {"steps": []}
     reader, writer = await asyncio.open_connection(host, port)
     dap = Dap(reader, writer)
@@ -113,31 +119,30 @@ async def inspect_remote(host: str, port: int, function: str, variable: str,
         out["steps"].append("attached")
         threads = (await dap.request("threads"))["threads"]
         out["threads"] = len(threads)
-        # Task threads first (ThreadPoolExecutor names them Dask-Default-Threads-...).
-        threads.sort(key=lambda t: "Dask-Default-Threads" not in t["name"])
-        for thread in threads:
-            paused_at = time.time()
-            await dap.request("pause", threadId=thread["id"])
-            await dap.until(lambda m: m.get("event") == "stopped" and (
-                m["body"].get("threadId") == thread["id"] or m["body"].get("allThreadsStopped")))
-            frames = (await dap.request("stackTrace", threadId=thread["id"]))["stackFrames"]
-            frame = next((f for f in frames if f["name"] == function), None)
-            if frame is None:
-                await dap.request("continue", threadId=thread["id"])
-                continue
-            out["steps"].append(f"paused thread {thread['name']!r} in {function}()")
-            scopes = (await dap.request("scopes", frameId=frame["id"]))["scopes"]
-            local = next(s for s in scopes if s["name"].lower().startswith("locals"))
-            values = (await dap.request("variables",
-                                        variablesReference=local["variablesReference"]))
-            out["value"] = next((v["value"] for v in values["variables"]
-                                 if v["name"] == variable), None)
-            out["frame"] = f"{function} line {frame['line']}"
-            await asyncio.sleep(pause_seconds)  # hold the pause: the heartbeats stop meanwhile
-            await dap.request("continue", threadId=thread["id"])
-            out["paused_s"] = round(time.time() - paused_at, 2)
-            out["steps"].append(f"read {variable} = {out['value']}; resumed")
-            break
+        thread = next((t for t in threads if t["name"] == thread_name), None)
+        if thread is None:
+            raise RuntimeError(f"debugpy lists no thread {thread_name!r} "
+                               f"(it lists {sorted(t['name'] for t in threads)})")
+        paused_at = time.time()
+        await dap.request("pause", threadId=thread["id"])
+        await dap.until(lambda m: m.get("event") == "stopped" and (
+            m["body"].get("threadId") == thread["id"] or m["body"].get("allThreadsStopped")))
+        frames = (await dap.request("stackTrace", threadId=thread["id"]))["stackFrames"]
+        frame = next((f for f in frames if f["name"] == function), None)
+        if frame is None:
+            raise RuntimeError(f"thread {thread_name!r} is not in {function}() "
+                               f"(its frames: {[f['name'] for f in frames][:8]})")
+        out["steps"].append(f"paused thread {thread_name!r} in {function}()")
+        scopes = (await dap.request("scopes", frameId=frame["id"]))["scopes"]
+        local = next(s for s in scopes if s["name"].lower().startswith("locals"))
+        values = await dap.request("variables", variablesReference=local["variablesReference"])
+        out["value"] = next((v["value"] for v in values["variables"] if v["name"] == variable),
+                            None)
+        out["frame"] = f"{function} line {frame['line']}"
+        await asyncio.sleep(pause_seconds)  # hold the pause: the heartbeats stop meanwhile
+        await dap.request("continue", threadId=thread["id"])
+        out["paused_s"] = round(time.time() - paused_at, 2)
+        out["steps"].append(f"read {variable} = {out['value']}; resumed")
         await dap.request("disconnect", terminateDebuggee=False)
         out["steps"].append("detached")
     finally:
@@ -145,5 +150,10 @@ async def inspect_remote(host: str, port: int, function: str, variable: str,
     return out
 
 
-def executing(dask_worker=None) -> list[str]:
-    return [str(ts.key) for ts in dask_worker.state.executing]
+def executing(dask_worker=None) -> dict[str, str]:
+    """Runs on a worker: the keys executing now, each with the name of the
+    thread running it (what a debugger lists)."""
+    import threading
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return {str(key): names.get(ident, "?") for ident, key in dask_worker.active_threads.items()}
