@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .progress import phase
+from .waiting import wait_until
 from .backends.base import Resources
 
 SMALL_SPILL_OVERLAY = "compose/small-spill-disk.yml"  # defines worker-3 only
@@ -84,6 +85,18 @@ class Nemesis:
         r = self.resources
         return self._inject("kill", service, lambda: r.kill(service), lambda: r.start(service),
                             heal_text="start")
+
+    def killed_at(self, service: str, moment: Callable[[], object], timeout: float, what: str,
+                  unless: Callable[[], bool] = lambda: False) -> tuple[Fault | None, object]:
+        """Kill `service` at a point of a job rather than of the clock: as soon
+        as `moment()` returns something truthy (polled every 50 ms, for at most
+        `timeout` s). Returns the fault and what `moment` returned; (None, None)
+        when `unless()` came true first (the job ended before the moment)."""
+        seen = wait_until(lambda: "unless" if unless() else moment(), timeout, what,
+                          interval=0.05)
+        if seen == "unless":
+            return None, None
+        return self.killed(service), seen
 
     def stopped(self, service: str) -> Fault:
         """Stop the container gracefully (`docker compose stop`); heal: start it."""
@@ -154,6 +167,20 @@ class Nemesis:
                             lambda: r.recreate(service, (SMALL_SPILL_OVERLAY,), env),
                             lambda: r.recreate(service), detail=detail,
                             heal_text="recreate from the base definition")
+
+
+def rejoined_address(r, resources: Resources, service: str, before: str, after: str) -> str:
+    """Where `service` came back after a fault, as a phrase for a note. Where
+    the backend keeps addresses (Compose: fixed IPs) it must be the old one,
+    a check on `r`; elsewhere (Swarm: a new task, a new IP) a new one is
+    normal and the phrase says why a restriction by name still reaches it."""
+    if resources.stable_addresses:
+        r.check(after == before, f"{service} should rejoin at the same address ({before}), "
+                                 f"not {after}")
+        return "at the same address: fixed addresses make the name a stable identity"
+    return (f"at a new address ({before} -> {after}; {resources.kind} gives a new task a new "
+            f"IP): workers=['{service}'] still reaches it, since the scheduler matches "
+            "restrictions by name too")
 
 
 def records_since(nemesis: Nemesis | None, mark: int, start: float) -> list[dict]:

@@ -8,7 +8,7 @@ starts, instead of failing half way with an obscure error.
 
 from __future__ import annotations
 
-WORKERS = ("worker-1", "worker-2", "worker-3")
+from .settings import named_workers
 
 NEEDS = {
     "lab-code": "the lab's code (the `dasklab` and `scenarios` packages) on the scheduler and workers: "
@@ -53,11 +53,11 @@ def _named_workers(lab, timeout: float = 60) -> bool:
     scenario's fault: wait for it, bounded, rather than skip."""
     try:
         seen = set(lab.workers_by_name())
-        if set(WORKERS) <= seen:
+        if set(named_workers()) <= seen:
             return True
-        if getattr(lab, "resources", None) is None and not seen & set(WORKERS):
+        if getattr(lab, "resources", None) is None and not seen & set(named_workers()):
             return False  # a cluster with other names: nothing to wait for
-        lab.wait_for_workers(set(WORKERS), timeout)
+        lab.wait_for_workers(set(named_workers()), timeout)
         return True
     except Exception:  # noqa: BLE001 - timed out or no answer: not met
         return False

@@ -181,13 +181,35 @@ REGION = "garage"  # compose/garage.toml's s3_region; S3 clients must use it
 CERTS = ROOT / "build" / "certs"  # `make certs`; the overlay mounts from here
 
 
-def compose_files(values: dict[str, str]) -> list[str]:
-    """The base file plus one overlay per concern the settings switch on."""
+_NAMED: dict[Path, tuple[str, ...]] = {}
+
+
+def named_workers(compose_file: Path = ROOT / "docker-compose.yml") -> tuple[str, ...]:
+    """The named worker services of the compose file (worker-1, worker-2, ...),
+    in number order: what scenarios and tests wait for, read from the one
+    place that defines them. Call it where it is used, not at import: scenario
+    modules are imported on the workers too, where no compose file is."""
+    if compose_file not in _NAMED:
+        import yaml
+
+        services = yaml.safe_load(compose_file.read_text())["services"]
+        _NAMED[compose_file] = tuple(sorted(
+            (s for s in services if re.fullmatch(r"worker-\d+", s)),
+            key=lambda s: int(s.split("-")[1])))
+    return _NAMED[compose_file]
+
+
+def compose_files(values: dict[str, str], rogue: bool = False) -> list[str]:
+    """The base file plus one overlay per concern the settings switch on;
+    `rogue` adds the drifted worker (the environment scenario), in TLS too."""
+    tls = values.get("TLS", "off") == "on"
     files = ["docker-compose.yml"]
     if values.get("STORE_BACKEND", "garage") == "minio":
         files.append("compose/minio.yml")
-    if values.get("TLS", "off") == "on":
+    if tls:
         files.append("compose/tls.yml")
+    if rogue:
+        files += ["compose/rogue-worker.yml"] + (["compose/rogue-worker-tls.yml"] if tls else [])
     return files
 
 

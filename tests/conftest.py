@@ -15,7 +15,7 @@ from pytest_docker.plugin import get_docker_services
 
 from dasklab.backends.compose.project import Compose, side_env
 from dasklab.evidence import save_compose
-from dasklab.settings import ROOT, compose_files, load
+from dasklab.settings import ROOT, compose_files, load, named_workers
 
 PROJECT = "dasklab-test"
 
@@ -107,7 +107,7 @@ def lab(docker_services):
     from dasklab import timelimit
 
     lab = open_lab(project=PROJECT)
-    lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=60)
+    lab.wait_for_workers(set(named_workers()), timeout=60)
     timelimit.LAB, timelimit.PROJECT = lab, PROJECT
     yield lab
     timelimit.LAB = None

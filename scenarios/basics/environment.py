@@ -20,10 +20,9 @@ import warnings
 
 from dasklab import ROOT, Compose, Result, check_env, phase, versions, wait_until
 from dasklab.code import module_file
-from dasklab.settings import WHEELS_INDEX
+from dasklab.settings import WHEELS_INDEX, compose_files, named_workers
 
 PKG = "tabulate"
-WORKERS = ("worker-1", "worker-2", "worker-3")
 
 
 def can_import(name: str) -> bool:
@@ -46,8 +45,8 @@ def _importable(lab, name: str) -> dict[str, bool]:
 
 
 def _all_import(lab, name: str, timeout: float = 120) -> None:
-    wait_until(lambda: (seen := _importable(lab, name)) and set(seen) >= set(WORKERS)
-               and all(seen[w] for w in WORKERS), timeout,
+    wait_until(lambda: (seen := _importable(lab, name)) and set(seen) >= set(named_workers())
+               and all(seen[w] for w in named_workers()), timeout,
                f"every worker to import {name}", state=lambda: _importable(lab, name))
 
 
@@ -69,8 +68,8 @@ def _poll_import(lab, worker: str, name: str, timeout: float = 60) -> bool:
 
 
 def _fresh_workers(lab, compose: Compose) -> None:
-    compose.run("up", "-d", "--no-deps", "--force-recreate", "--wait", *WORKERS)
-    lab.wait_for_workers(set(WORKERS), timeout=90)
+    compose.run("up", "-d", "--no-deps", "--force-recreate", "--wait", *named_workers())
+    lab.wait_for_workers(set(named_workers()), timeout=90)
 
 
 def _remove_pip_plugins(lab) -> None:
@@ -170,12 +169,11 @@ def drift_case(lab, r: Result) -> None:
     phase("drift: a worker from an image with another toolz joins")
     subprocess.run(["make", "-s", "image-rogue"], cwd=ROOT, check=True, capture_output=True,
                    timeout=900)
-    overlays = ("compose/rogue-worker.yml",) + (
-        ("compose/rogue-worker-tls.yml",) if "compose/tls.yml" in lab.compose.files else ())
-    rogue = Compose(project=lab.compose.project, files=lab.compose.files + overlays)
+    rogue = Compose(project=lab.compose.project,
+                    files=tuple(compose_files(lab.settings, rogue=True)))
     rogue.run("up", "-d", "--no-deps", "worker-rogue")
     try:
-        lab.wait_for_workers({*WORKERS, "worker-rogue"}, timeout=90)
+        lab.wait_for_workers({*named_workers(), "worker-rogue"}, timeout=90)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             c.get_versions(check=True)

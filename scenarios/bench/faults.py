@@ -16,10 +16,9 @@ import argparse
 import statistics
 import time
 
-from dasklab import progress, s3, wait_until
+from dasklab import named_workers, progress, s3, wait_until
 from dasklab.connect import open_lab
 
-WORKERS = {"worker-1", "worker-2", "worker-3"}
 FAULTS = {
     "worker kill": lambda f: f.killed("worker-2"),
     "worker pause": lambda f: f.paused("worker-2"),
@@ -62,7 +61,7 @@ def probe(lab, timeout: float = PROBE_S) -> bool:
 
 
 def full_strength(lab) -> bool:
-    return lab.has_workers(WORKERS) and probe(lab)
+    return lab.has_workers(named_workers()) and probe(lab)
 
 
 def measure(lab, name: str, hold: float) -> tuple[float, float]:

@@ -21,10 +21,9 @@ import time
 from dasklab.backends.compose.project import Compose, side_env
 from dasklab.connect import try_connect, use_lab_config, wait_until
 from dasklab.backends.docker_api import image_present
-from dasklab.settings import compose_files, load, memory_bytes, validate
+from dasklab.settings import compose_files, load, memory_bytes, named_workers, validate
 
 PROJECT = "dasklab-bench"
-WORKERS = {"worker-1", "worker-2", "worker-3"}
 GOAL = 3.0
 
 
@@ -44,9 +43,10 @@ def compose_startup(values: dict[str, str]) -> dict[str, float]:
                             "the scheduler to answer", interval=0.05)
         port_s = time.monotonic() - start
         try:
+            wanted = set(named_workers())
             wait_until(lambda: {str(w["name"]) for w in
-                                client.scheduler_info(n_workers=-1)["workers"].values()} >= WORKERS,
-                       180, "3 workers to register", interval=0.05)
+                                client.scheduler_info(n_workers=-1)["workers"].values()} >= wanted,
+                       180, f"{len(wanted)} workers to register", interval=0.05)
             return {"scheduler": port_s, "workers": time.monotonic() - start}
         finally:
             client.close()
@@ -68,7 +68,7 @@ with LocalCluster(n_workers={n}, threads_per_worker={threads}, memory_limit={mem
 def local_startup(values: dict[str, str]) -> float:
     """A fresh Python process, so Dask's import time counts on both sides (each
     container pays it too)."""
-    code = LOCAL.format(n=len(WORKERS), threads=int(values["WORKER_THREADS"]),
+    code = LOCAL.format(n=len(named_workers()), threads=int(values["WORKER_THREADS"]),
                         memory=memory_bytes(values["WORKER_MEMORY"]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=300).stdout

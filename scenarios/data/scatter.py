@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from dasklab import Result, SocketMeter, Timer, phase, wait_until
+from dasklab import Result, SocketMeter, Timer, named_workers, phase, wait_until
 
 
 def _checksum(arr: np.ndarray, i: int) -> float:
@@ -117,5 +117,5 @@ def lose_scattered_data(lab, r: Result) -> str:
         r.measurements["lost_future_result"] = outcome
         r.check(status in ("lost", "cancelled", "error"), f"future status {status}")
         r.check(outcome != "returned a value (unexpected)", "lost data cannot be returned")
-    lab.wait_for_workers({"worker-1", "worker-2", "worker-3"}, timeout=90)
+    lab.wait_for_workers(set(named_workers()), timeout=90)
     return status

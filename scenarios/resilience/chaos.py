@@ -21,11 +21,10 @@ import uuid
 import pandas as pd
 from distributed import wait
 
-from dasklab import Result, bucket, frame_digest, partition, phase, s3, wait_until
+from dasklab import Result, bucket, frame_digest, named_workers, partition, phase, s3, wait_until
 from ..data.output import publish
 from dasklab.plugins.storage_guard import SPILL_GLOB
 
-WORKERS = ("worker-1", "worker-2", "worker-3")
 KINDS = ("kill", "pause", "partition", "wipe", "store-pause")
 ROWS = 20_000
 
@@ -56,7 +55,7 @@ def schedule(seed: int, count: int, hold: tuple[float, float],
     for _ in range(count):
         kind = rng.choice(KINDS)
         plan.append({"kind": kind, "target": "store" if kind == "store-pause"
-                     else rng.choice(WORKERS), "hold_s": round(rng.uniform(*hold), 1),
+                     else rng.choice(named_workers()), "hold_s": round(rng.uniform(*hold), 1),
                      "rest_s": round(rng.uniform(*rest), 1)})
     return plan
 
@@ -88,7 +87,8 @@ def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
             time.sleep(step["hold_s"])  # the fault's duration, drawn by the seed
         healed = fault.record.healed_at
         try:
-            wait_until(lambda: lab.has_workers(WORKERS), 120, "three workers registered again")
+            wait_until(lambda: lab.has_workers(named_workers()), 120,
+                       "the named workers registered again")
             recovered = round(time.time() - healed, 1)
         except TimeoutError:
             recovered = None  # reported; the checker below decides what it means
@@ -130,7 +130,7 @@ def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
     r.check(len(published) in (0, parts), "never a partial set of objects published")
     r.check(good == len(published), "every published object must equal the expectation")
     r.check(not errors or len(published) == 0, "a failed run must publish nothing")
-    r.check(lab.has_workers(WORKERS), "the cluster should be back to three workers")
+    r.check(lab.has_workers(named_workers()), "the cluster should be back to three workers")
     r.notes += [
         f"Seed {seed} drew: " + "; ".join(f"{p['kind']} {p['target']} for {p['hold_s']} s"
                                           for p in plan) + ".",

@@ -19,11 +19,10 @@ import time
 
 import dask
 
-from dasklab import (Result, phase, removal_event, slow_square, wait_futures,
-                   wait_until)
+from dasklab import (Result, named_workers, phase, rejoined_address, removal_event,
+                   slow_square, wait_futures, wait_until)
 
 VICTIM = "worker-2"
-WORKERS = {"worker-1", "worker-2", "worker-3"}
 # What the cut-off worker's own log says, in order of appearance (substrings).
 SIGNS = ("Connection to tcp://scheduler", "broken", "Timed out", "Forcibly exiting",
          "Restarting worker", "Closing Nanny", "Waiting to connect", "Stream is closed")
@@ -36,7 +35,7 @@ def _kill_detection(lab) -> float:
         at = kill.record.injected_at
         removed_at, _ = wait_until(lambda: removal_event(c, address, at - 1), 30,
                                    "the scheduler to remove the killed worker-2")
-    lab.wait_for_workers(WORKERS, timeout=120)
+    lab.wait_for_workers(set(named_workers()), timeout=120)
     return removed_at - at
 
 
@@ -63,7 +62,7 @@ def run(lab, tasks: int = 60, seconds: float = 1.0) -> Result:
                                      interval=0.5)
         phase(f"{VICTIM} removed after {removed_at - at:.1f} s; healing the partition")
     healed_at = cut.record.healed_at
-    back = lab.wait_for_workers(WORKERS, timeout=180)
+    back = lab.wait_for_workers(set(named_workers()), timeout=180)
     rejoined_s = time.time() - healed_at
     wait_futures(parts, "the job, lost work recomputed elsewhere", timeout=600)
     total = sum(c.gather(parts))
@@ -83,9 +82,7 @@ def run(lab, tasks: int = 60, seconds: float = 1.0) -> Result:
     })
     r.check(total == sum(i * i for i in range(tasks)), "the result must be correct")
     r.check(removed_at - at > kill_s, "a partition should take longer to notice than a kill")
-    if lab.resources.stable_addresses:
-        r.check(back[VICTIM]["address"] == address,
-                f"{VICTIM} should rejoin at the same address")
+    where = rejoined_address(r, lab.resources, VICTIM, address, back[VICTIM]["address"])
     r.notes += [
         f"Killed, worker-2 was removed {kill_s:.2f} s later: its TCP connections closed. "
         f"Cut off, it was removed after {removed_at - at:.1f} s: no connection closes, so "
@@ -100,12 +97,6 @@ def run(lab, tasks: int = 60, seconds: float = 1.0) -> Result:
         "itself; while cut off it cannot reach even its own nanny, whose address is the "
         "container's IP that the disconnect removed ('Timed out').",
     ]
-    if lab.resources.stable_addresses:
-        r.notes.append(f"After the heal (same IP, same names) worker-2 registered again after "
-                       f"{rejoined_s:.1f} s, at the same address: fixed addresses make the "
-                       "name a stable identity.")
-    else:
-        r.notes.append(f"{lab.resources.kind} replaced worker-2's task when its nanny gave up: "
-                       f"it registered again under its name {rejoined_s:.1f} s after the heal, "
-                       f"at a new address ({address} -> {back[VICTIM]['address']}).")
+    r.notes.append(f"After the heal worker-2 registered again under its name after "
+                   f"{rejoined_s:.1f} s, {where}.")
     return r

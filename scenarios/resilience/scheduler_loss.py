@@ -18,10 +18,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from dasklab import (Result, bucket, frame_digest, partition, phase, s3, slow_square,
-                   wait_until, write_partition)
+from dasklab import (Result, bucket, frame_digest, named_workers, partition, phase, s3,
+                   slow_square, wait_until, write_partition)
 
-WORKERS = ("worker-1", "worker-2", "worker-3")
 ROWS = 20_000
 
 
@@ -43,7 +42,7 @@ def _outputs_intact(prefix: str, files: int) -> int:
 
 def _usable(lab) -> bool:
     """Three workers registered and a task runs."""
-    if not lab.has_workers(WORKERS):
+    if not lab.has_workers(named_workers()):
         return False
     try:
         return lab.client.submit(slow_square, 3, 0, pure=False).result(timeout=10) == 9
@@ -71,7 +70,7 @@ def _case(lab, kind: str, tasks: int, seconds: float, down_s: float) -> dict:
     wait_until(lambda: sum(p.done() for p in parts) >= tasks // 4, 300,
                "a quarter of the job done", state=lambda: sum(p.done() for p in parts))
     done_before = sum(p.status == "finished" for p in parts)
-    restarts = {w: lab.resources.restarts(w) for w in WORKERS}
+    restarts = {w: lab.resources.restarts(w) for w in named_workers()}
     if kind == "kill":
         with lab.faults.killed("scheduler") as fault:
             wait_until(lambda: all(p.status == "cancelled" for p in parts), 30,
@@ -131,7 +130,7 @@ def run(lab, tasks: int = 40, seconds: float = 0.5, down_s: float = 5.0,
                 f"{row['case']}: the reason should be scheduler-connection-lost")
         r.check(row["datasets_after"] == 0, f"{row['case']}: published datasets are lost")
         r.check(row["resubmitted_correct"], f"{row['case']}: the resubmitted job must be right")
-        r.check(row["worker_container_restarts"] >= len(WORKERS),
+        r.check(row["worker_container_restarts"] >= len(named_workers()),
                 f"{row['case']}: Docker should restart every worker container")
     r.check(intact == files, "outputs already in the store must survive")
     kill = rows[0]

@@ -141,18 +141,16 @@ def kill_mid_run(lab, held: dict, fraction: float = 0.25):
 
     def during(future, run: ways.Run) -> None:
         def moment():
-            if future.done():
-                return "finished"
             done = len(fs.find(run.out + "/"))
             busy = lab.client.processing(workers=[address]).get(address, [])
             return done >= fraction * run.partitions and busy and list(busy)
 
-        seen = wait_until(moment, 300, f"{fraction:.0%} of the job done with {VICTIM} busy",
-                          interval=0.05)
-        if seen == "finished":
-            return
-        run.killed_partitions = _keys_to_parts(seen)
-        held["fault"] = lab.faults.killed(VICTIM)
+        fault, seen = lab.faults.killed_at(
+            VICTIM, moment, 300, f"{fraction:.0%} of the job done with {VICTIM} busy",
+            unless=future.done)
+        if fault is not None:
+            run.killed_partitions = _keys_to_parts(seen)
+            held["fault"] = fault
 
     return during
 

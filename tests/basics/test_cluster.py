@@ -7,8 +7,9 @@ from distributed import wait
 
 from scenarios import registry
 from dasklab import wait_until
+from dasklab.settings import named_workers
 
-WORKERS = {"worker-1", "worker-2", "worker-3"}
+WORKERS = set(named_workers())
 
 
 def test_three_named_workers_connect(lab):

@@ -20,10 +20,11 @@ from scenarios import registry
 from scenarios.basics.scaling import block, computations
 from dasklab import ROOT, wait_until
 from dasklab.backends.compose.worker_containers import ELASTIC, leftovers, number
+from dasklab.settings import named_workers
 
 PROJECT = "dasklab-test"  # the session test project (conftest.py)
 
-STATIC = {"worker-1", "worker-2", "worker-3"}
+STATIC = set(named_workers())
 
 
 @pytest.fixture

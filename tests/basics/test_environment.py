@@ -6,9 +6,9 @@ import sys
 
 from scenarios import registry
 from scenarios.basics.environment import pip_install_missing
-from dasklab.settings import ROOT
+from dasklab.settings import ROOT, named_workers
 
-WORKERS = {"worker-1", "worker-2", "worker-3"}
+WORKERS = set(named_workers())
 
 
 def test_check_env_passes_on_the_lab_cluster(lab):

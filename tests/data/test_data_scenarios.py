@@ -1,6 +1,7 @@
 """Integration tests: the "distributed data" scenarios, at CI sizes."""
 
 from scenarios import registry
+from dasklab.settings import named_workers
 
 
 def test_source_data_workers_read_directly(lab):
@@ -24,7 +25,7 @@ def test_scatter_vs_embedding_and_lost_scattered_data(lab):
     assert m["broadcast_copies"] == 3
     assert "large graph" in m["warning"].lower()
     assert m["lost_future_status"] in ("lost", "cancelled")
-    assert set(lab.workers_by_name()) == {"worker-1", "worker-2", "worker-3"}
+    assert set(lab.workers_by_name()) == set(named_workers())
 
 
 def test_worker_local_data_follows_the_volume(lab):

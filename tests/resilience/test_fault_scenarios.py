@@ -3,8 +3,9 @@ the network), at CI sizes. Deadlines are generous; no timing is asserted
 beyond them."""
 
 from scenarios import registry
+from dasklab.settings import named_workers
 
-WORKERS = {"worker-1", "worker-2", "worker-3"}
+WORKERS = set(named_workers())
 
 
 def _passed(r):

@@ -2,8 +2,9 @@
 from inside it (another worker probing worker-2's /health)."""
 
 from dasklab import container, wait_until
+from dasklab.settings import named_workers
 
-WORKERS = {"worker-1", "worker-2", "worker-3"}
+WORKERS = set(named_workers())
 # GET /health on worker-2's HTTP port from worker-1, given up after 2 s.
 PROBE = ("timeout 2 bash -c 'exec 3<>/dev/tcp/worker-2/8790 && "
          "printf \"GET /health HTTP/1.0\\r\\n\\r\\n\" >&3 && grep -qx ok <&3'")

@@ -3,8 +3,9 @@ The test cluster's workers have 1 GiB each (see conftest), so twice their
 memory target is ~3.6 GB."""
 
 from scenarios import registry
+from dasklab.settings import named_workers
 
-WORKERS = {"worker-1", "worker-2", "worker-3"}
+WORKERS = set(named_workers())
 
 
 def _passed(r):

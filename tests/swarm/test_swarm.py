@@ -24,10 +24,11 @@ from scenarios.basics.scaling import block, computations
 from dasklab.backends.swarm import deploy as swarm
 from dasklab.backends.compose.project import side_env, side_project
 from dasklab.backends.swarm.stack import STACK_IMAGE
+from dasklab.settings import named_workers
 
 STACK = "dasklab-swarmtest"
 SIDE = "dasklab-swarmside"
-WORKERS = {"worker-1", "worker-2", "worker-3"}
+WORKERS = set(named_workers())
 
 pytestmark = pytest.mark.integration
 

@@ -130,3 +130,29 @@ def test_stopped_heals_by_starting_and_crash_kills_the_main_process(nemesis):
     calls = nemesis.resources.calls
     assert calls[:2] == [("stop", "store"), ("start", "store")]
     assert calls[2][:2] == ("exec", "scheduler") and "kill -9" in calls[2][2][-1]
+
+
+def test_killed_at_kills_at_the_moment_or_not_at_all_when_the_job_ends_first():
+    res = StubResources()
+    nemesis = Nemesis(res)
+    polls = iter([False, False, ["part-3"]])
+    fault, seen = nemesis.killed_at("worker-2", lambda: next(polls), 5, "the moment")
+    assert seen == ["part-3"] and res.calls == [("kill", "worker-2")]
+    fault.heal()
+    assert res.calls[-1] == ("start", "worker-2")
+    # The job ended before the moment: no kill, nothing to heal.
+    assert nemesis.killed_at("worker-2", lambda: False, 5, "the moment",
+                             unless=lambda: True) == (None, None)
+    assert res.calls.count(("kill", "worker-2")) == 1
+
+
+def test_rejoined_address_is_a_check_where_addresses_are_stable_and_a_note_elsewhere():
+    from dasklab import rejoined_address
+
+    res, r = StubResources(), Result("stub")
+    assert "same address" in rejoined_address(r, res, "worker-2", "tcp://a:1", "tcp://a:1")
+    rejoined_address(r, res, "worker-2", "tcp://a:1", "tcp://b:1")
+    assert r.verdict == "fail" and "tcp://b:1" in r.notes[-1]
+    res.stable_addresses, res.kind, r = False, "swarm", Result("stub")
+    said = rejoined_address(r, res, "worker-2", "tcp://a:1", "tcp://b:1")
+    assert r.verdict == "pass" and "tcp://a:1 -> tcp://b:1" in said and "by name" in said

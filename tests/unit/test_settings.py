@@ -77,5 +77,9 @@ def test_tls_and_backend_select_overlays_and_compose_file_follows(tmp_path):
     assert "COMPOSE_FILE=docker-compose.yml:compose/tls.yml\n" in env.read_text()
     assert settings.compose_files({"STORE_BACKEND": "minio", "TLS": "on"}) == [
         "docker-compose.yml", "compose/minio.yml", "compose/tls.yml"]
+    # The drifted worker follows the same switches: over TLS it gets TLS settings too.
+    assert settings.compose_files({"TLS": "on"}, rogue=True)[-2:] == [
+        "compose/rogue-worker.yml", "compose/rogue-worker-tls.yml"]
+    assert settings.compose_files({"TLS": "off"}, rogue=True)[-1] == "compose/rogue-worker.yml"
     with pytest.raises(SettingsError, match="TLS='yes'"):
         validate({**DEFAULTS, "TLS": "yes"})
