@@ -23,6 +23,17 @@ class Attachment:
     aliases: tuple[str, ...]
 
 
+async def retire_by_name(retire_workers, names: list[str]) -> list[str]:
+    """Dask's graceful retire, by worker name, for every backend: the workers'
+    unique results move to the survivors, then they close and leave the
+    scheduler. `retire_workers` is the scheduler's RPC (a Cluster's
+    scheduler_comm, or a Client's scheduler). Returns the names that could not
+    be retired (no survivor with room): the caller removes them anyway, and
+    what only they held will be recomputed."""
+    retired = await retire_workers(names=names, close_workers=True, remove=True)
+    return sorted(set(names) - {str(w["name"]) for w in retired.values()})
+
+
 class Resources(ABC):
     """Containers of services, in one project."""
 

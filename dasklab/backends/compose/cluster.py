@@ -40,6 +40,7 @@ from distributed.deploy.adaptive import Adaptive
 from distributed.deploy.spec import ProcessInterface, SpecCluster
 from distributed.protocol.pickle import dumps
 
+from ..base import retire_by_name
 from . import worker_containers as wc
 from .worker_containers import WorkerStartError
 
@@ -272,13 +273,9 @@ class ComposeCluster(SpecCluster):
             # addresses, so it retires nothing and the workers are just killed.
             await self.scheduler_comm.retire_workers(workers=registered)
             return
-        retired = await self.scheduler_comm.retire_workers(
-            names=registered, close_workers=True, remove=True)
-        kept = set(registered) - {w["name"] for w in retired.values()}
+        kept = await retire_by_name(self.scheduler_comm.retire_workers, registered)
         if kept:
-            # Nowhere to put their data (no survivor with room): they are
-            # removed anyway, and what only they held will be recomputed.
-            self._log(f"no survivor could take the data of {sorted(kept)}; removing them anyway")
+            self._log(f"no survivor could take the data of {kept}; removing them anyway")
 
     # -- what happened, start failures, logs, cleanup ----------------------
     def event(self, what: str, name: str) -> None:

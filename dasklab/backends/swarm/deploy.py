@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..base import retire_by_name
 from ..compose.project import Compose
 from ...settings import ROOT, compose_files, load, validate
 
@@ -242,16 +243,18 @@ def up(workers: int = 3) -> None:
         "DASKLAB_BACKEND=swarm (make scenario-tour DASKLAB_BACKEND=swarm)")
 
 
-def retire(values: dict[str, str], names: list[str]) -> dict:
-    """Retire workers by name: Dask moves their data to the others first, then
-    closes them. Their containers exit; Swarm would start them again after
-    the restart delay (5 s), so the caller removes their services at once."""
+def retire(values: dict[str, str], names: list[str]) -> list[str]:
+    """Retire workers by name (the one retire, backends/base.py): Dask moves
+    their data to the others first, then closes them. Their containers exit;
+    Swarm would start them again after the restart delay (5 s), so the caller
+    removes their services at once. Returns those that could not be retired."""
     from ...connect import connect, scheduler_address, use_lab_config
 
     use_lab_config(values)
     client = connect(scheduler_address(values))
     try:
-        return client.retire_workers(names=names, close_workers=True)
+        return client.sync(retire_by_name, client.scheduler.retire_workers, names,
+                           callback_timeout=120)
     finally:
         client.close()
 
@@ -265,7 +268,9 @@ def scale(workers: int) -> None:
     gone = [n for n in current if int(n[7:]) > workers]
     if gone:
         log(f"retiring {', '.join(gone)} (their data moves to the others first)")
-        retire(values, gone)
+        kept = retire(values, gone)
+        if kept:
+            log(f"no survivor could take the data of {kept}; removing them anyway")
         docker("service", "rm", *(f"{stack}_{n}" for n in gone))
     deploy(values, stack, workers)
     wait_ready(values, stack, workers).close()
