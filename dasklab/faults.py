@@ -51,6 +51,12 @@ class Fault:
             self._heal()
         self.record.healed_at = time.time()
 
+    def superseded(self) -> None:
+        """A later fault on the same target undid this one (a recreate over a
+        recreate): recorded as healed now, without running its own heal."""
+        if self.record.healed_at is None:
+            self.record.healed_at = time.time()
+
     @property
     def healed(self) -> bool:
         return self.record.healed_at is not None

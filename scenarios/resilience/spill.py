@@ -135,12 +135,17 @@ def _pin3(c, count: int, n: int):
 
 def disk_full_case(lab, r: Result, disk_bytes: int = 64 * 2**20, deadline: float = 60) -> None:
     c = lab.client
-    for max_spill in (None, disk_bytes // 2):
-        label = "no max-spill" if max_spill is None else f"max-spill {max_spill >> 20} MiB"
-        phase(f"disk full on worker-3: {disk_bytes >> 20} MiB spill space, {label}")
-        small = lab.replace_process(
-            "worker-3", lambda: lab.faults.small_spill_disk("worker-3", disk_bytes, max_spill))
-        try:
+    small = None
+    try:
+        for max_spill in (None, disk_bytes // 2):
+            label = "no max-spill" if max_spill is None else f"max-spill {max_spill >> 20} MiB"
+            phase(f"disk full on worker-3: {disk_bytes >> 20} MiB spill space, {label}")
+            # The second case recreates worker-3 straight from the first's small
+            # disk: one recreate fewer than going back to the base in between.
+            previous, small = small, lab.replace_process(
+                "worker-3", lambda: lab.faults.small_spill_disk("worker-3", disk_bytes, max_spill))
+            if previous is not None:
+                previous.superseded()
             limit = lab.workers_by_name()["worker-3"]["memory_limit"]
             n = 32 * 2**20 // 8
             start, wall_start = time.monotonic(), time.time() - 1
@@ -164,7 +169,8 @@ def disk_full_case(lab, r: Result, disk_bytes: int = 64 * 2**20, deadline: float
                 "capacity_logs": logs.count("reached capacity"),
                 "seconds": round(time.monotonic() - start, 1),
             })
-        finally:
+    finally:
+        if small is not None:
             lab.replace_process("worker-3", small.heal)  # back to the lab's own worker-3
     rows = r.tables["disk-full (worker-3, tmpfs spill space)"]
     r.check(rows[0]["spill_failed_logs"] > 0, "no max-spill: 'Spill to disk failed' expected")
