@@ -1,6 +1,7 @@
 """Integration tests: resource usage and resilience scenarios, at CI sizes.
-The test cluster's workers have 1 GiB each (see conftest), so twice their
-memory target is ~3.6 GB."""
+The test cluster's workers have 1 GiB each (see conftest), so 1.5 times their
+memory target is ~2.7 GB: every worker spills, the lesson, at three quarters
+of the course's 2x (spill's CPU time is the suite's second largest)."""
 
 from scenarios import registry
 from dasklab.settings import named_workers
@@ -14,9 +15,9 @@ def _passed(r):
 
 
 def test_spill_goes_to_each_workers_own_volume(lab):
-    r = registry.run("spill", lab, factor=2.0, chunk_mb=64)
+    r = registry.run("spill", lab, factor=1.5, chunk_mb=64)
     m = _passed(r)
-    assert m["data_over_target"] >= 2.0
+    assert m["data_over_target"] >= 1.5
     assert m["sum_matches_closed_form"] is True
     for row in r.tables["workers"]:
         assert row["spilled_disk_bytes"] > 0
