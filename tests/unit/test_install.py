@@ -6,6 +6,7 @@ wheelhouse that `make venv` fills, never from an index."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,17 @@ WHEELHOUSE = ROOT / "build" / "wheelhouse"
 def test_pip_install_editable_gives_import_dasklab_in_another_venv(tmp_path):
     if not any(WHEELHOUSE.glob("setuptools-*.whl")):
         pytest.skip("no setuptools wheel in build/wheelhouse: run `make venv` first")
+    # setuptools writes the build's metadata (dasklab.egg-info) into the checkout.
+    metadata = ROOT / "dasklab.egg-info"
+    made_here = not metadata.exists()
+    try:
+        _install_and_import(tmp_path)
+    finally:
+        if made_here:
+            shutil.rmtree(metadata, ignore_errors=True)
+
+
+def _install_and_import(tmp_path):
     venv = tmp_path / "theirs"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     # Only the wheelhouse: no index, and no pip settings of this machine's user.
