@@ -36,7 +36,7 @@ _EXPORTS = {
     "waiting": ["wait_until"],
     "connect": ["Lab", "open_lab", "open_lab_or_exit", "worker_events", "try_connect",
                 "removal_event",
-                "ClusterDown", "connect", "probe", "use_lab_config", "code_by_value"],
+                "ClusterDown", "connect", "probe", "use_lab_config"],
     "settings": ["ROOT", "SettingsError", "load", "validate", "memory_bytes", "compose_files",
                  "named_workers"],
     "backends.compose.project": ["Compose", "side_env", "free_port", "side_project"],

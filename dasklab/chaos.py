@@ -107,13 +107,14 @@ def judge(outcome: str, published: str) -> list[str]:
 
 def run_job(lab, job: Job, seed: int = 1, duration: float = 30, hold: tuple = (2, 6),
             rest: tuple = (1, 4), faults: tuple[str, ...] = KINDS,
-            deadline: float = 300, ship: tuple[str, ...] = ()) -> Verdict:
+            deadline: float = 300, ship: dict[str, str] | None = None) -> Verdict:
     """Run `job` under the seed's faults (about one per hold + 4 s of
     `duration`), wait at most `deadline` s for it, then judge it. `ship`:
-    top-level packages the workers lack (yours), sent by value meanwhile."""
-    from .connect import code_by_value
+    your packages the cluster lacks ({name: path}, dasklab.code.package_of),
+    uploaded to it meanwhile."""
+    from .code import shipped
 
-    with code_by_value(ship):
+    with shipped(lab, ship or {}):
         return _run_job(lab, job, seed, duration, hold, rest, faults, deadline)
 
 
@@ -170,11 +171,6 @@ def _run_job(lab, job: Job, seed: int, duration: float, hold: tuple, rest: tuple
         verdict.evidence = save(lab, f"chaos-{job.name}-seed{seed}")
         (ROOT / verdict.evidence / "verdict.txt").write_text(verdict.table() + "\n")
     return verdict
-
-
-def job_package(path: str) -> str:
-    """The top-level package of `package.module:function`: what to ship."""
-    return path.partition(":")[0].split(".")[0]
 
 
 def check_job_path(path: str) -> None:

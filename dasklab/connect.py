@@ -261,20 +261,10 @@ def lab_code_by_value():
     importing the scenario). Scoped, not process-wide: by value, a function
     drags its module's globals along (a lock cannot travel), which the lab's
     own clusters never need."""
-    with code_by_value(("dasklab", "scenarios")):
-        yield
-
-
-@contextmanager
-def code_by_value(packages):
-    """While the block runs, functions of every loaded module of `packages`
-    (top-level names) travel by value: for code the workers do not have (your
-    own package, tested with the pytest plugin; the lab's, on a foreign cluster)."""
     import cloudpickle
 
     registered = []
-    for name in [m for m, mod in list(sys.modules.items())
-                 if mod is not None and m.split(".")[0] in tuple(packages)]:
+    for name in [m for m in sys.modules if m.split(".")[0] in ("dasklab", "scenarios")]:
         if name not in cloudpickle.list_registry_pickle_by_value():
             cloudpickle.register_pickle_by_value(sys.modules[name])
             registered.append(name)

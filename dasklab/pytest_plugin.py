@@ -18,9 +18,10 @@ Options: --dasklab=running|fresh (default: running when one answers, else
 fresh); for a fresh cluster --dasklab-workers N (1-3 of the compose file's
 named workers), --dasklab-threads, --dasklab-memory.
 
-Your own code travels to the workers by value while a test runs: every
-module imported from under pytest's rootdir (your package, your test files),
-so the workers need nothing installed.
+Your own code reaches the cluster while a test runs: every package imported
+from under pytest's rootdir is zipped and uploaded (client.upload_file) to
+the scheduler and the workers, so they need nothing installed. Put the
+functions your tasks run in your package, not in a test file.
 """
 
 from __future__ import annotations
@@ -145,28 +146,37 @@ def dasklab(request):
         yield lab
 
 
-def own_packages(rootpath: Path) -> tuple[str, ...]:
-    """Top-level names of the modules imported from under `rootpath`, but
-    installed packages and the lab's own (the workers have those)."""
-    names = set()
+def own_code(rootpath: Path) -> dict[str, str]:
+    """{top-level name: directory or file} of the packages and modules
+    imported from under `rootpath` (your project), but test modules and
+    conftest (they import pytest, which the workers lack), installed packages
+    and the lab's own (the workers have those)."""
+    found = {}
+    root = rootpath.resolve()
     for name, module in list(sys.modules.items()):
+        top = name.split(".")[0]
         path = getattr(module, "__file__", None) if module is not None else None
-        if not path or "site-packages" in path or name.split(".")[0] in ("dasklab", "scenarios"):
+        if (not path or top in found or "site-packages" in path
+                or top in ("dasklab", "scenarios", "conftest")
+                or top.startswith("test_") or top.endswith("_test")
+                or not Path(path).resolve().is_relative_to(root)):
             continue
-        if Path(path).resolve().is_relative_to(rootpath.resolve()):
-            names.add(name.split(".")[0])
-    return tuple(sorted(names))
+        from .code import package_of
+
+        found.update(package_of(top))
+    return found
 
 
 @pytest.fixture
 def dasklab_client(dasklab, request):
     from . import isolation
-    from .connect import code_by_value, connect, scheduler_address
+    from .code import shipped
+    from .connect import connect, scheduler_address
 
     before = isolation.snapshot(dasklab, docker=False)
     client = connect(scheduler_address(dasklab.settings))
     try:
-        with code_by_value(own_packages(request.config.rootpath)):
+        with shipped(dasklab, own_code(request.config.rootpath)):
             yield client
     finally:
         client.close()

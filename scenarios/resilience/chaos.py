@@ -24,8 +24,8 @@ import uuid
 import pandas as pd
 
 from dasklab import Result, bucket, frame_digest, named_workers, partition, s3
-from dasklab.chaos import (ABSENT, COMPLETE, KINDS, Job, check_job_path, job_package, load_job,
-                           run_job, schedule)
+from dasklab.chaos import ABSENT, COMPLETE, KINDS, Job, check_job_path, load_job, run_job, schedule
+from dasklab.code import package_of
 from ..data.output import publish
 
 __all__ = ["schedule", "run", "lab_job"]
@@ -98,7 +98,7 @@ def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
                                                 f"{seed}-{uuid.uuid4().hex[:6]}", seen)
     v = run_job(lab, the_job, seed=seed, duration=duration, hold=(hold_min, hold_max),
                 rest=(1, 4), faults=tuple(k.strip() for k in faults.split(",") if k.strip()),
-                deadline=deadline, ship=(job_package(job),) if job else ())
+                deadline=deadline, ship=package_of(job.partition(":")[0]) if job else None)
     outcome = v.outcome
     if v.errors and v.schedule:
         last = v.schedule[-1]
