@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -168,7 +169,8 @@ def _run_job(lab, job: Job, seed: int, duration: float, hold: tuple, rest: tuple
         from .evidence import save
         from .settings import ROOT
 
-        verdict.evidence = save(lab, f"chaos-{job.name}-seed{seed}")
+        label = re.sub(r"[^A-Za-z0-9._-]+", "-", job.name).strip("-")
+        verdict.evidence = save(lab, f"chaos-{label}-seed{seed}")
         (ROOT / verdict.evidence / "verdict.txt").write_text(verdict.table() + "\n")
     return verdict
 

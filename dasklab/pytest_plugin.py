@@ -152,14 +152,16 @@ def own_code(rootpath: Path) -> dict[str, str]:
     conftest (they import pytest, which the workers lack), installed packages
     and the lab's own (the workers have those)."""
     found = {}
-    root = rootpath.resolve()
+    root, env = rootpath.resolve(), Path(sys.prefix).resolve()
     for name, module in list(sys.modules.items()):
         top = name.split(".")[0]
         path = getattr(module, "__file__", None) if module is not None else None
-        if (not path or top in found or "site-packages" in path
-                or top in ("dasklab", "scenarios", "conftest")
+        if (not path or not path.endswith(".py") or top in found
+                or top in ("__main__", "dasklab", "scenarios", "conftest")
                 or top.startswith("test_") or top.endswith("_test")
-                or not Path(path).resolve().is_relative_to(root)):
+                or not Path(path).resolve().is_relative_to(root)
+                # a virtual environment inside the project: installed, not yours
+                or Path(path).resolve().is_relative_to(env) or "site-packages" in path):
             continue
         from .code import package_of
 
@@ -203,12 +205,13 @@ def nemesis(dasklab, dasklab_client):
 
 @pytest.fixture
 def chaos(dasklab, dasklab_client, request):
-    """chaos(job, seed=1, duration=30, faults=KINDS, deadline=300) -> Verdict."""
+    """chaos(job, seed=1, duration=30, faults=KINDS, hold=(2, 6), rest=(1, 4),
+    deadline=300) -> Verdict. `rest`: the calm before each fault, in seconds."""
     from .chaos import KINDS, Job, run_job
 
     def run(job: Job, seed: int = 1, duration: float = 30, faults=KINDS, hold=(2, 6),
-            deadline: float = 300):
-        verdict = run_job(dasklab, job, seed=seed, duration=duration, hold=hold,
+            rest=(1, 4), deadline: float = 300):
+        verdict = run_job(dasklab, job, seed=seed, duration=duration, hold=hold, rest=rest,
                           faults=tuple(faults), deadline=deadline)
         _say(verdict.table())
         return verdict

@@ -63,9 +63,11 @@ def test_the_staged_writer_survives_chaos(chaos, data, seed):
 
 def test_the_checker_catches_the_naive_writer(chaos, data):
     source, out = data
-    # Seed 3 draws a kill of worker-3 2.1 s in: after its first writes finished.
-    verdict = chaos(etl.naive_job(source, out, PARTS, work_s=WORK_S), seed=3, duration=6,
-                    faults=("kill",), hold=(2, 3))
+    # The kill lands 5-6 s into a 9 s job: every worker holds finished writes by
+    # then, even one restarted just before (its first tasks import pandas and
+    # s3fs: a worker killed 3.5 s in once held none, and the bug went unseen).
+    verdict = chaos(etl.naive_job(source, out, PARTS, work_s=1.5), seed=2, duration=6,
+                    faults=("kill",), hold=(2, 3), rest=(5, 6))
     # A kill after some writes: Dask recomputes what the dead worker held, and
     # each recompute wrote another copy under a new name.
     assert not verdict.ok, verdict.table()
