@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up preflight certs restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios test test-repeat test-unit \
+.PHONY: help up preflight certs restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios chaos test test-repeat test-unit \
         swarm-up swarm-scale swarm-down k8s-manifests bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
         images base-image garage-binary venv env prereqs browser lock
 
@@ -95,6 +95,11 @@ scenarios: venv ## List the scenarios
 
 scenario-%: venv env ## Run one scenario against the running cluster (make scenario-tour)
 	@$(PY) -m scenarios $* $(ARGS)
+
+chaos: venv env ## The chaos checker on your own job: make chaos JOB=pkg.module:function [SEED=1 DURATION=30 FAULTS=kill,pause]
+	@[ -n "$(JOB)" ] || { echo "usage: make chaos JOB=package.module:function [SEED=1] [DURATION=30] [FAULTS=kill,pause,partition,wipe,store-pause] (the function returns a dasklab.chaos.Job; see examples/own-pipeline)" >&2; exit 2; }
+	@$(PY) -m scenarios chaos --set job=$(JOB) --set seed=$(or $(SEED),1) \
+	  --set duration=$(or $(DURATION),30) $(if $(FAULTS),--set faults=$(FAULTS)) $(ARGS)
 
 ##@ Tests and benchmarks
 test: prereqs images ## Unit tests, then integration tests on a separate test cluster

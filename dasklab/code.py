@@ -33,3 +33,70 @@ def module_file(prefix: str, source: str):
         sys.path.remove(folder)
         sys.modules.pop(name, None)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _forget(names: tuple[str, ...], dask_worker=None, dask_scheduler=None) -> list[str]:
+    """Runs on a worker or the scheduler: drop `names` and their submodules
+    from sys.modules, so the next upload imports the new code, not the old."""
+    gone = [m for m in list(sys.modules) if m.split(".")[0] in names]
+    for m in gone:
+        del sys.modules[m]
+    return gone
+
+
+def _archive(name: str, path: str, folder: str) -> str:
+    """A package directory as <folder>/<name>.zip (its .py files), or a
+    single module copied as <folder>/<name>.py: what upload_file takes."""
+    import zipfile
+
+    if os.path.isfile(path):
+        out = os.path.join(folder, f"{name}.py")
+        shutil.copyfile(path, out)
+        return out
+    out = os.path.join(folder, f"{name}.zip")
+    with zipfile.ZipFile(out, "w") as z:
+        for base, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for f in files:
+                if f.endswith(".py"):
+                    full = os.path.join(base, f)
+                    z.write(full, os.path.join(name, os.path.relpath(full, path)))
+    return out
+
+
+@contextmanager
+def shipped(lab, packages: dict[str, str]):
+    """Your own code on the scheduler and every worker while the block runs:
+    each of `packages` ({top-level name: package directory or module file})
+    is zipped and sent with client.upload_file, which the scheduler needs as
+    much as the workers (it unpickles the graph first), and which a worker
+    restarted meanwhile gets again. Functions go by reference, as your own
+    installed package would; older copies are forgotten first. Afterwards
+    the upload plugins are removed (the workers keep the imported modules)."""
+    if not packages:
+        yield
+        return
+    c = lab.client
+    names = tuple(packages)
+    c.run(_forget, names)
+    c.run_on_scheduler(_forget, names)
+    folder = tempfile.mkdtemp(prefix="dasklab-ship-")
+    files = []
+    try:
+        for name, path in packages.items():
+            files.append(_archive(name, path, folder))
+            c.upload_file(files[-1])
+        yield
+    finally:
+        lab.remove_plugins(tuple(files))
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def package_of(module_name: str) -> dict[str, str]:
+    """{top-level name: its directory (a package) or file (a module)} for an
+    imported module: what `shipped` takes."""
+    top = module_name.split(".")[0]
+    path = getattr(sys.modules.get(top), "__file__", None)
+    if not path:
+        raise ValueError(f"{top} is not an imported module with a file")
+    return {top: os.path.dirname(path) if path.endswith("__init__.py") else path}

@@ -72,6 +72,17 @@ class Nemesis:
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
         self.log: list[FaultRecord] = []
+        self.faults: list[Fault] = []
+
+    def heal_all(self) -> list[str]:
+        """Heal every fault still in force, the latest first (a test's
+        teardown, even after a failure); returns what it healed."""
+        healed = []
+        for fault in reversed(self.faults):
+            if not fault.healed:
+                fault.heal()
+                healed.append(f"{fault.record.kind} {fault.record.target}")
+        return healed
 
     def _inject(self, kind: str, target: str, do: Callable[[], object],
                 heal: Callable[[], None] | None, detail: str = "",
@@ -81,6 +92,7 @@ class Nemesis:
         do()
         self.log.append(record)
         fault = Fault(record, heal, heal_text)
+        self.faults.append(fault)
         if heal is None:  # nothing to undo: healed the moment it happened
             record.healed_at = record.injected_at
         return fault

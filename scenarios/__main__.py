@@ -65,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     params = parse_params(args.set)
+    # A scenario may check its parameters before anything connects (chaos: the job's path).
+    check = getattr(registry.module(args.name), "validate", None)
+    if check is not None:
+        try:
+            check(**params)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
 
     from dasklab import open_lab_or_exit, progress
 

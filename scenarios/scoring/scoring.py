@@ -15,6 +15,7 @@ import time
 import pyarrow.parquet as pq
 
 from dasklab import Result, phase, wait_until
+from dasklab.chaos import ABSENT, COMPLETE, judge
 from dasklab.datasets import bucket, s3
 from . import batch, deps, verify, ways
 from . import model as m
@@ -141,7 +142,7 @@ def kill_mid_run(lab, held: dict, fraction: float = 0.25):
 
     def during(future, run: ways.Run) -> None:
         def moment():
-            done = len(fs.find(run.out + "/"))
+            done = len(fs.find(run.staging + "/"))
             busy = lab.client.processing(workers=[address]).get(address, [])
             return done >= fraction * run.partitions and busy and list(busy)
 
@@ -191,7 +192,7 @@ def kills(lab, r: Result, models, groups: int, during_groups: int, files: int, r
         phase(f"between runs: way ({w}) with the state made before the kill")
         run = ways.measure(lab, lambda p=prepared: p, groups, ways.output_prefix(f"between-{w}"),
                            keep=True)
-        outcomes[w]["killed_between_runs"] = _outcome(run, files, rows)
+        outcomes[w]["killed_between_runs"] = _outcome(run, files, rows, r)
     for prepared in ready.values():
         ways.release(lab, prepared)
 
@@ -215,20 +216,37 @@ def kills(lab, r: Result, models, groups: int, during_groups: int, files: int, r
                 _restore_victim(lab, held)
             if killed:
                 break
-        outcomes[w]["killed_during_run"] = (_outcome(run, files, rows) if killed
+        outcomes[w]["killed_during_run"] = (_outcome(run, files, rows, r) if killed
                                             else "not killed: the run ended first")
         outcomes[w]["partitions_on_victim"] = len(run.killed_partitions)
         if w == "d":
             during_d = run
+        if w == "e" and killed and run.error:
+            r.notes.append(
+                f"All or nothing: way (e)'s run failed when {VICTIM} was killed, after "
+                f"{run.staged_when_failed} of {run.partitions} partitions were written. Every "
+                "way writes to a staging prefix and publishes only a complete run, so they were "
+                f"removed and {run.out} stayed empty. Before, they stayed at the final path, "
+                "where a downstream reader takes them for a finished result (the chaos "
+                "checker's rule: complete output, or a failure that published nothing).")
     r.tables[f"{VICTIM} killed"] = list(outcomes.values())
     return outcomes, during_d
 
 
-def _outcome(run: ways.Run, files: int, rows: int) -> str:
-    if run.error:
-        return "failed: " + run.error
+def _outcome(run: ways.Run, files: int, rows: int, r: Result | None = None) -> str:
+    """What the run did and what it published, judged by the chaos checker's
+    rule (dasklab.chaos.judge): complete output, or a failure that published
+    nothing. A violation fails `r`."""
     check = verify.check_output(run.out, run.partitions, files, rows)
     ok = check["objects_ok"] and check["rows_ok"] and check["ids_ok"]
+    published = COMPLETE if ok else ABSENT if check["objects"] == 0 else \
+        f"{check['objects']} of {run.partitions} partitions, {check['rows']} rows"
+    problems = judge("failed: " + run.error if run.error else "completed", published)
+    if r is not None:
+        r.check(not problems, f"way ({run.way}) at {run.out}: {'; '.join(problems)}")
+    if run.error:
+        return (f"failed: {run.error} ({run.staged_when_failed} of {run.partitions} "
+                "partitions had been staged; none published)")
     return "completed, output verified" if ok else f"completed, output WRONG: {check}"
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from dasklab.meters import SocketMeter, StatusWatch, process_cpu_s
 from dasklab.datasets import bucket, s3
+from ..data.output import publish
 from .model_cache import NAME as CACHE_PLUGIN
 from .model_cache import ModelCache
 from . import model as m
@@ -182,6 +183,14 @@ class Run:
     warning: str = "(none)"
     error: str | None = None
     killed_partitions: list[int] = field(default_factory=list)
+    staged_when_failed: int = 0  # partitions written to staging by a run that failed
+
+    @property
+    def staging(self) -> str:
+        """Where the run writes; published to `out` only when it completed.
+        A sibling of `out`, never inside it: readers of `out` see only
+        complete output (a failed run once left half its partitions there)."""
+        return self.out + ".staging"
 
 
 def submit(lab, prepared: Prepared, groups_per_partition: int, out: str):
@@ -231,17 +240,19 @@ def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
     while the job runs (the kill). The way's state is released at the end
     unless `keep`."""
     fs = s3()
-    if fs.exists(out):  # an earlier run's objects would spoil the counts
-        fs.rm(out, recursive=True)
+    run, prepared = Run("?", out, 0), None
+    for prefix in (out, run.staging):  # an earlier run's objects would spoil the counts
+        if fs.exists(prefix):
+            fs.rm(prefix, recursive=True)
     reset(lab)
     before = snapshot(lab)
-    run, prepared = Run("?", out, 0), None
     with SocketMeter() as meter:
         start = time.monotonic()
         try:
             prepared = prepared_by()
             run.way = prepared.way
-            future, run.partitions, run.warning = submit(lab, prepared, groups_per_partition, out)
+            future, run.partitions, run.warning = submit(lab, prepared, groups_per_partition,
+                                                         run.staging)
             if during is not None:
                 during(future, run)
             wait_or_stall(lab, future, timeout)
@@ -257,6 +268,13 @@ def measure(lab, prepared_by, groups_per_partition: int, out: str, during=None,
             else:
                 release(lab, prepared)
     after = snapshot(lab)
+    # All or nothing (the output scenario's pattern): publish a complete run,
+    # remove a failed run's partial staging.
+    if run.error is None:
+        publish(fs, run.staging, out)
+    elif fs.exists(run.staging):
+        run.staged_when_failed = len(fs.find(run.staging))
+        fs.rm(run.staging, recursive=True)
     run.client_sent = meter.sent
     run.scheduler_sent = after.scheduler["sent"] - before.scheduler["sent"]
     run.scheduler_cpu_s = after.scheduler["cpu"] - before.scheduler["cpu"]

@@ -91,6 +91,10 @@ def test_killing_worker_2_fails_only_the_ways_that_keep_state_there(scoring):
         assert rows[way]["killed_during_run"] == verified, way
         assert rows[way]["partitions_on_victim"] >= 1, way
     assert rows["e"]["killed_during_run"].startswith("failed")
+    # All or nothing: the failed run had staged part of its output, and published none of it
+    # (the scenario's own check, dasklab.chaos.judge, fails it otherwise).
+    assert "none published" in rows["e"]["killed_during_run"]
+    assert any(note.startswith("All or nothing") for note in scoring.notes)
     # The restarted worker-2 loaded the model from the plugin before any task.
     assert scoring.measurements["restarted_victim_loads_before_tasks"] == 1
 

@@ -17,7 +17,7 @@ from dasklab.settings import ROOT
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
 
 
-def test_pip_install_editable_gives_import_dasklab_in_another_venv(tmp_path):
+def test_pip_install_editable_gives_import_dasklab_and_its_pytest_plugin(tmp_path):
     if not any(WHEELHOUSE.glob("setuptools-*.whl")):
         pytest.skip("no setuptools wheel in build/wheelhouse: run `make venv` first")
     # setuptools writes the build's metadata (dasklab.egg-info) into the checkout.
@@ -49,3 +49,10 @@ def _install_and_import(tmp_path):
     assert found.returncode == 0, found.stderr
     assert found.stdout.split() == [str(ROOT / "dasklab" / "__init__.py"),
                                     str(ROOT / "scenarios" / "__init__.py")]
+    # The pytest plugin comes with the install: pytest loads it by this entry point.
+    plugins = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "from importlib.metadata import entry_points as e; "
+         "print(*[p.value for p in e(group='pytest11')])"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert "dasklab.pytest_plugin" in plugins.stdout.split(), plugins.stderr

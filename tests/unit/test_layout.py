@@ -87,3 +87,12 @@ def test_the_docker_check_sees_the_backends_own_uses():
     backends = ROOT / "dasklab" / "backends"
     assert _docker_uses(backends / "docker_api.py")
     assert any("runs docker" in u for u in _docker_uses(backends / "compose" / "project.py"))
+
+
+def test_examples_use_dasklab_from_outside_never_the_course():
+    files = sorted((ROOT / "examples").rglob("*.py"))
+    assert files, "examples/ holds code"
+    found = [f"{p.relative_to(ROOT)}:{line} imports {mod}"
+             for p in files for line, mod in _imports(p) if mod.split(".")[0] == "scenarios"]
+    assert found == []
+    assert any(mod.startswith("dasklab") for p in files for _, mod in _imports(p))

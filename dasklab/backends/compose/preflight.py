@@ -148,6 +148,15 @@ def subnets_in_use(inspect_output: str) -> list:
     return nets
 
 
+def free_prefix() -> str:
+    """A 172.29.x /24 that no Docker network uses now: for a throwaway cluster
+    (the pytest plugin's fresh one)."""
+    ids = docker("network", "ls", "-q").stdout.split()
+    inspect = docker("network", "inspect", "--format",
+                     "{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids).stdout if ids else ""
+    return _free_prefix(subnets_in_use(inspect))
+
+
 def _free_prefix(used: list) -> str:
     for third in range(100, 255):
         candidate = ipaddress.ip_network(f"172.29.{third}.0/24")
