@@ -152,10 +152,31 @@ def run(lab, layouts=((1, 6), (3, 2), (6, 1)), total_memory: str = "3GiB",
     })
     busiest = max(row["rest of machine, cores"] for row in rows if row["workload"] == gil)
     r.measurements["rest of machine while timing pure Python, cores"] = busiest
-    r.check(procs > thr, f"pure Python should run faster on more processes than on more "
-                         f"threads (speedups {procs:.2f} vs {thr:.2f})"
-            + (f"; the rest of the machine used up to {busiest:.1f} cores meanwhile: not a "
-               "fair comparison, run it again on a quiet machine" if busiest >= 0.5 else ""))
+    # What holds on any machine: the GIL lets one process run pure Python on
+    # one core at a time, however many threads it has (CPU s / wall s).
+    row = next(row for row in rows if row["workload"] == gil
+               and row["layout"] == f"{most_threads[0]} x {most_threads[1]} threads")
+    cores = row["CPU s"] / row["wall s"]
+    r.measurements["pure Python on the most threads, cores used per process"] = round(
+        cores / most_threads[0], 2)
+    r.check(cores <= most_threads[0] * 1.15, f"the GIL should hold {most_threads[1]} threads of "
+            f"pure Python to one core per process ({cores:.2f} cores on {most_threads[0]})")
+    # Which is faster is a measurement: only when no core was taken by something
+    # else (the lab's own containers use about half a core here). A fresh-clone
+    # run beside two busy loops once failed here on speeds the other load had
+    # decided (1.18 vs 1.22, with 1.35 cores busy elsewhere).
+    quiet = busiest < 1.0
+    r.measurements["speed comparison made (machine quiet)"] = quiet
+    if quiet:
+        r.check(procs > thr, f"pure Python should run faster on more processes than on more "
+                             f"threads (speedups {procs:.2f} vs {thr:.2f})")
+    else:
+        r.notes.append(
+            f"The rest of the machine used up to {busiest:.1f} cores while pure Python was "
+            f"timed: the speeds ({procs:.2f} vs {thr:.2f}) measured that load as much as the "
+            "layouts, so they are not compared; run it again on a quiet machine. The GIL's cap "
+            f"held: {cores:.2f} cores for {most_threads[0]} process(es) of {most_threads[1]} "
+            "threads.")
     fits = {row["layout"]: parse_bytes(row["largest object that fits"]) for row in rows}
     r.check(fits[f"{most_threads[0]} x {most_threads[1]} threads"]
             > fits[f"{most_proc[0]} x {most_proc[1]} threads"],

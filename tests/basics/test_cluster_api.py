@@ -147,5 +147,14 @@ def test_sizing_scenario_pure_python_prefers_processes(lab):
                           tasks=8, scale=0.5)
     assert result.verdict == "pass", result.notes + [result.error or ""]
     m = result.measurements
-    assert m["pure Python speedup, most processes"] > m["pure Python speedup, most threads"]
-    print(f"sizing took {time.monotonic() - started:.0f} s")
+    # On any machine: the GIL holds one process's threads of pure Python to one core.
+    assert m["pure Python on the most threads, cores used per process"] <= 1.15
+    # Which layout is faster only when the rest of the machine was quiet (the
+    # scenario measures it); otherwise it says why it did not compare.
+    if m["speed comparison made (machine quiet)"]:
+        assert m["pure Python speedup, most processes"] > m["pure Python speedup, most threads"]
+    else:
+        assert any("not compared" in note for note in result.notes)
+    print(f"sizing took {time.monotonic() - started:.0f} s; rest of the machine "
+          f"{m['rest of machine while timing pure Python, cores']} cores; GIL-bound threads "
+          f"used {m['pure Python on the most threads, cores used per process']} cores")
