@@ -67,14 +67,19 @@ class Verdict:
         return "\n".join(rows)
 
 
+def check_faults(kinds) -> None:
+    """ValueError, naming the catalogue, unless `kinds` are faults it has."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"faults {sorted(unknown) or '(none)'}: choose from {', '.join(KINDS)}")
+
+
 def schedule(seed: int, count: int, hold: tuple[float, float], rest: tuple[float, float],
              kinds: tuple[str, ...] = KINDS, targets: tuple[str, ...] = ()) -> list[dict]:
     """The faults a seed draws: kind, target (one of `targets`, by default
     the compose file's named workers), how long held, rest before."""
     targets = tuple(targets) or named_workers()
-    unknown = set(kinds) - set(KINDS)
-    if unknown or not kinds:
-        raise ValueError(f"faults {sorted(unknown) or '(none)'}: choose from {', '.join(KINDS)}")
+    check_faults(kinds)
     rng = random.Random(seed)
     plan = []
     for _ in range(count):

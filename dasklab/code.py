@@ -1,6 +1,8 @@
-"""Your own module, shipped to the cluster with `client.upload_file`: the one
-helper the environment scenario (option b) and the scoring scenario's
-dependency lesson share."""
+"""Your own code on the cluster with `client.upload_file`: `module_file`
+writes a module only the client has (the environment scenario's option b,
+scoring's dependency lesson); `shipped` uploads modules or packages for the
+length of a block and removes the upload afterwards (scoring's lesson, the
+chaos checker's `JOB=`, the pytest plugin)."""
 
 from __future__ import annotations
 

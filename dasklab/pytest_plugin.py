@@ -182,9 +182,8 @@ def dasklab_client(dasklab, request):
             yield client
     finally:
         client.close()
-    left = isolation.leftovers(dasklab, before)
+    left = isolation.after_test(dasklab, before)
     if left:
-        isolation.restore(dasklab, before)
         pytest.fail(f"{request.node.nodeid} left the cluster changed: " + "; ".join(left),
                     pytrace=False)
 

@@ -10,6 +10,7 @@ Compose itself (the tests use that to run a second cluster beside yours).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -181,22 +182,17 @@ REGION = "garage"  # compose/garage.toml's s3_region; S3 clients must use it
 CERTS = ROOT / "build" / "certs"  # `make certs`; the overlay mounts from here
 
 
-_NAMED: dict[Path, tuple[str, ...]] = {}
-
-
+@functools.lru_cache
 def named_workers(compose_file: Path = ROOT / "docker-compose.yml") -> tuple[str, ...]:
     """The named worker services of the compose file (worker-1, worker-2, ...),
     in number order: what scenarios and tests wait for, read from the one
     place that defines them. Call it where it is used, not at import: scenario
     modules are imported on the workers too, where no compose file is."""
-    if compose_file not in _NAMED:
-        import yaml
+    import yaml
 
-        services = yaml.safe_load(compose_file.read_text())["services"]
-        _NAMED[compose_file] = tuple(sorted(
-            (s for s in services if re.fullmatch(r"worker-\d+", s)),
-            key=lambda s: int(s.split("-")[1])))
-    return _NAMED[compose_file]
+    services = yaml.safe_load(compose_file.read_text())["services"]
+    return tuple(sorted((s for s in services if re.fullmatch(r"worker-\d+", s)),
+                        key=lambda s: int(s.split("-")[1])))
 
 
 def compose_files(values: dict[str, str], rogue: bool = False) -> list[str]:

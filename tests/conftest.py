@@ -131,18 +131,13 @@ def leaves_the_cluster_as_it_found_it(request):
     docker_before = None if lab else isolation.docker_objects()
     yield
     if lab:
-        # Not the test's doing: Dask's client keeps erred futures whose result()
-        # raised (a distributed 2026.8 bug, see isolation.release_erred).
-        isolation.release_erred(lab, before)
         # @pytest.mark.changes_workers: a test that scales the cluster on purpose.
         changes = request.node.get_closest_marker("changes_workers") is not None
-        left = isolation.leftovers(lab, before, workers=not changes)
+        left = isolation.after_test(lab, before, workers=not changes)
     else:
         new = sorted(isolation.docker_objects() - docker_before)
         left = [f"Docker objects left: {', '.join(new)}"] if new else []
     if left:
-        if lab:
-            isolation.restore(lab, before)
         pytest.fail(f"{request.node.nodeid} left the cluster changed: " + "; ".join(left),
                     pytrace=False)
 

@@ -24,7 +24,8 @@ import uuid
 import pandas as pd
 
 from dasklab import Result, bucket, frame_digest, named_workers, partition, s3
-from dasklab.chaos import ABSENT, COMPLETE, KINDS, Job, check_job_path, load_job, run_job, schedule
+from dasklab.chaos import (ABSENT, COMPLETE, KINDS, Job, check_faults, check_job_path, load_job,
+                           run_job, schedule)
 from dasklab.code import package_of
 from ..data.output import publish
 
@@ -83,8 +84,11 @@ def validate(job: str = "", faults: str = ",".join(KINDS), **_) -> None:
     """Before connecting: a job path that imports, faults from the catalogue."""
     if job:
         check_job_path(job)
-    schedule(1, 1, (1, 1), (1, 1), tuple(k.strip() for k in str(faults).split(",") if k.strip()),
-             targets=("worker-1",))
+    check_faults(_kinds(faults))
+
+
+def _kinds(faults: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in str(faults).split(",") if k.strip())
 
 
 def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
@@ -97,7 +101,7 @@ def run(lab, seed: int = 1, duration: float = 120, seconds: float = 2.0,
     the_job = load_job(job) if job else lab_job(parts, seconds,
                                                 f"{seed}-{uuid.uuid4().hex[:6]}", seen)
     v = run_job(lab, the_job, seed=seed, duration=duration, hold=(hold_min, hold_max),
-                rest=(1, 4), faults=tuple(k.strip() for k in faults.split(",") if k.strip()),
+                rest=(1, 4), faults=_kinds(faults),
                 deadline=deadline, ship=package_of(job.partition(":")[0]) if job else None)
     outcome = v.outcome
     if v.errors and v.schedule:

@@ -8,7 +8,7 @@ import importlib
 import pickle
 import sys
 
-from dasklab.code import module_file
+from dasklab.code import module_file, shipped
 from dasklab.datasets import bucket, s3
 from . import model as m
 
@@ -64,15 +64,12 @@ def feature_module(lab) -> dict[str, str]:
     worker plugin, so a restarted worker gets the file again."""
     c = lab.client
     with module_file("lab_features", FEATURE_MODULE) as (name, path):
-        try:
-            mod = importlib.import_module(name)
-            before = _outcome(c.submit(rows_with_ratio, mod.add_ratio, 1000, pure=False))
-            c.upload_file(path)
+        mod = importlib.import_module(name)
+        before = _outcome(c.submit(rows_with_ratio, mod.add_ratio, 1000, pure=False))
+        # client.upload_file, and its scheduler and worker plugins removed after,
+        # so later workers do not get a module nobody uses (dasklab.code.shipped).
+        with shipped(lab, {name: path}):
             after = _outcome(c.submit(rows_with_ratio, mod.add_ratio, 1000, pure=False))
-        finally:
-            # upload_file registers a scheduler and a worker plugin named after the
-            # file: remove them, so later workers do not get a module nobody uses.
-            lab.remove_plugins((path,))
     return {"module_missing": before, "after_upload_file": after}
 
 
