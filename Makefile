@@ -15,7 +15,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 # Passed on to the bootstrap scripts when given (make up BASE_IMAGE=...).
 export BASE_IMAGE PYTHON
 
-.PHONY: help up preflight certs restart down clean ps logs objects s3-env check-env image-extra image-rogue scenarios chaos test test-repeat test-unit \
+.PHONY: help up preflight certs restart down notebook notebook-stop clean ps logs objects s3-env check-env image-extra image-rogue scenarios chaos test test-repeat test-unit \
         swarm-up swarm-scale swarm-down k8s-manifests bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
         images base-image garage-binary venv env prereqs browser lock
 
@@ -44,7 +44,8 @@ restart: prereqs env ## Restart every container (code under dasklab/ and scenari
 certs: venv ## Make (or renew) the private CA and the TLS certificates in build/certs (TLS=on uses them)
 	@$(PY) -m scenarios.admin.certs $(ARGS)
 
-down: ## Stop and remove the cluster's containers (volumes are kept, but for elastic workers' scratch volumes)
+down: ## Stop and remove the cluster's containers (volumes are kept, but for elastic workers' scratch volumes); stop JupyterLab
+	@if [ -x $(PY) ]; then $(PY) -m dasklab.notebook stop; fi
 	@$(COMPOSE) down --remove-orphans
 	@# ComposeCluster's workers: compose removes their containers (they carry its
 	@# labels) but not their anonymous volumes, which nothing would use again.
@@ -59,6 +60,12 @@ clean: ## Remove containers, volumes and the project's images
 	  if [ -n "$$ids" ]; then docker rmi -f $$ids >/dev/null || { \
 	    echo "[clean] some dasklab images are still in use (see above): docker ps -a"; exit 1; }; fi; \
 	  echo "[clean] removed the dasklab images"
+
+notebook: venv env ## JupyterLab with the course (notebooks/) and Dask's panes, on 127.0.0.1:NOTEBOOK_PORT; prints its URL
+	@$(PY) -m dasklab.notebook start
+
+notebook-stop: ## Stop JupyterLab (make down stops it too)
+	@if [ -x $(PY) ]; then $(PY) -m dasklab.notebook stop; fi
 
 ps: ## Show the cluster's containers and their health
 	@$(COMPOSE) ps -a

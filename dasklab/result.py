@@ -37,6 +37,10 @@ class Result:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows a Result: the same report as `render`, as HTML."""
+        return render_html(self)
+
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
@@ -90,4 +94,35 @@ def render(result: Result) -> str:
         out += ["", "  error:", *("    " + l for l in result.error.rstrip().splitlines())]
     if result.evidence:
         out += ["", f"  evidence saved in {result.evidence}"]
+    return "\n".join(out)
+
+
+def html_table(rows: list[dict[str, Any]], title: str | None = None) -> str:
+    from html import escape
+
+    cols = list(dict.fromkeys(k for row in rows for k in row))
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{escape(_fmt(row.get(c, '')))}</td>" for c in cols)
+                   + "</tr>" for row in rows)
+    caption = f"<caption style='text-align:left'><b>{escape(title)}</b></caption>" if title else ""
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(result: Result) -> str:
+    """`render` for a notebook: verdict, numbers, tables, faults, notes, error."""
+    from html import escape
+
+    color = {PASS: "green", FAIL: "firebrick", ERROR: "firebrick"}.get(result.verdict, "gray")
+    out = [f"<h4>{escape(result.name)}: <span style='color:{color}'>"
+           f"{result.verdict.upper()}</span> ({result.seconds:.1f} s)</h4>"]
+    if result.measurements:
+        out.append(html_table([{"measurement": k, "value": v}
+                               for k, v in result.measurements.items()]))
+    out += [html_table(rows, title) for title, rows in result.tables.items() if rows]
+    if result.faults:
+        out.append(html_table(result.faults, "faults injected"))
+    if result.notes:
+        out.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in result.notes if n) + "</ul>")
+    if result.error:
+        out.append(f"<pre>{escape(result.error)}</pre>")
     return "\n".join(out)

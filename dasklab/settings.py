@@ -139,6 +139,8 @@ VARIABLES: dict[str, Var] = {
             "Host port (on 127.0.0.1) of the scheduler."),
         Var("DASHBOARD_PORT", "8787", _check_int(1024, 65535), "8787",
             "Host port (on 127.0.0.1) of the scheduler's dashboard."),
+        Var("NOTEBOOK_PORT", "8888", _check_int(1024, 65535), "8888",
+            "Host port (on 127.0.0.1) of JupyterLab (`make notebook`)."),
         Var("NETWORK_PREFIX", "172.29.86", _check_prefix, "172.29.86",
             "The cluster network is NETWORK_PREFIX.0/24; fixed addresses keep a "
             "restarted worker at the same address."),
@@ -264,7 +266,7 @@ def problems(values: dict[str, str]) -> list[str]:
         if problem:
             out.append(f"{name}={values[name]!r} {problem}. Example: {name}={var.example}")
     ports = {}
-    for name in ("SCHEDULER_PORT", "DASHBOARD_PORT", "S3_PORT"):
+    for name in ("SCHEDULER_PORT", "DASHBOARD_PORT", "S3_PORT", "NOTEBOOK_PORT"):
         if values.get(name):
             ports.setdefault(values[name], []).append(name)
     for port, names in ports.items():

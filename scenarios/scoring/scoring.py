@@ -85,10 +85,11 @@ def _holders(lab, future) -> int:
 
 
 def compare_ways(lab, r: Result, models, groups: int, files: int, rows: int,
-                 actor_timeout: float) -> dict:
-    """Each way once (large model), plus (a) with the small model."""
+                 actor_timeout: float, plan: list[tuple[str, str]] | None = None) -> dict:
+    """Each way once (large model), plus (a) with the small model; or the
+    (way, model) pairs of `plan` (the notebook runs two)."""
     runs = {}
-    plan = [(w, "large") for w in ways.WAYS] + [("a", "small")]
+    plan = plan or [(w, "large") for w in ways.WAYS] + [("a", "small")]
     for way, kind in plan:
         model, info = models[kind]
         phase(f"way ({way}) {ways.WAYS[way]}, {kind} model ({info['bytes'] / 1e6:.1f} MB)")
