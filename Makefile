@@ -16,7 +16,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 export BASE_IMAGE PYTHON
 
 .PHONY: help up preflight certs restart down notebook notebook-stop clean ps logs objects s3-env check-env image-extra image-rogue scenarios chaos test test-repeat test-unit \
-        swarm-up swarm-scale swarm-down k8s-manifests bench-startup bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
+        swarm-up swarm-scale swarm-down k8s-manifests bench-startup bench-idle bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
         images base-image garage-binary venv env prereqs browser lock
 
 ##@ Cluster
@@ -128,6 +128,9 @@ test-unit: venv ## Unit tests only (no Docker needed)
 
 bench-startup: prereqs images ## Compose startup vs LocalCluster of the same shape: medians of 5 runs each, alternating, and the ratio
 	@$(PY) -m scenarios.bench.startup $(ARGS)
+
+bench-idle: prereqs images ## Idle CPU of the lab (containers + the engine's share) vs a LocalCluster of the same shape: medians of 3 windows, alternating, and the ratio
+	@$(PY) -m scenarios.bench.idle $(ARGS)
 
 bench-s3: up ## Object store throughput: 3 workers via s3fs vs one minio SDK stream
 	@$(PY) -m scenarios.bench.s3 $(ARGS)

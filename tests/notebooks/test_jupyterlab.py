@@ -5,6 +5,7 @@ by headless Chromium. Screenshots under reports/notebook/."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import urllib.error
@@ -36,14 +37,17 @@ let panel = null;
 for (const w of app.shell.widgets('main')) if (w.id === arguments[0]) panel = w;
 const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
 const cells = panel.content.model.cells, out = {kernel: kernel ? kernel.status : null,
-  code: 0, ran: 0, errors: [], last_has_output: false};
+  code: 0, ran: 0, errors: [], last_has_output: false, html: ''};
 for (let i = 0; i < cells.length; i++) {
   const c = cells.get(i);
   if (c.type !== 'code') continue;
   out.code++;
   if (c.executionCount) out.ran++;
   const outputs = c.outputs.toJSON();
-  for (const o of outputs) if (o.output_type === 'error') out.errors.push(o.ename + ': ' + o.evalue);
+  for (const o of outputs) {
+    if (o.output_type === 'error') out.errors.push(o.ename + ': ' + o.evalue);
+    if (o.data && o.data['text/html']) out.html += [].concat(o.data['text/html']).join('');
+  }
   out.last_has_output = outputs.length > 0;
 }
 return out;
@@ -155,4 +159,6 @@ def test_first_notebook_runs_in_jupyterlab_with_the_task_stream_beside_it(server
           f"{seen['bars']}; screenshots in {SHOTS}")
     assert not state["errors"], state["errors"]
     assert state["last_has_output"], "the last cell should have printed its output"
+    verdicts = re.findall(r"<span style='color:\w+'>([A-Z]+)</span>", state["html"])
+    assert verdicts == ["PASS"], f"the tour's verdict in the page: {verdicts}"
     assert seen["bars"] > before, "the Task Stream pane should draw the notebook's tasks"

@@ -7,6 +7,7 @@ test cluster's settings from the session (tests/conftest.py)."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import nbformat
@@ -45,6 +46,10 @@ def test_notebook_runs_top_to_bottom(lab, path):
     assert all(c.execution_count for c in code), "every code cell ran"
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
+    # Every scenario the notebook ran passed: a Result shows its verdict (dasklab/result.py).
+    html = "".join(o.get("data", {}).get("text/html", "") for c in code for o in c.outputs)
+    verdicts = re.findall(r"<span style='color:\w+'>([A-Z]+)</span>", html)
+    assert verdicts and set(verdicts) == {"PASS"}, f"scenario verdicts in {path.name}: {verdicts}"
     # The hidden solution's check passed (it asserts), and it printed so.
     printed = "".join(o.get("text", "") for c in code for o in c.outputs)
     assert "Right:" in printed, "the exercise's check should accept the solution"
