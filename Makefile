@@ -44,8 +44,7 @@ restart: prereqs env ## Restart every container (code under dasklab/ and scenari
 certs: venv ## Make (or renew) the private CA and the TLS certificates in build/certs (TLS=on uses them)
 	@$(PY) -m scenarios.admin.certs $(ARGS)
 
-down: ## Stop and remove the cluster's containers (volumes are kept, but for elastic workers' scratch volumes); stop JupyterLab
-	@if [ -x $(PY) ]; then $(PY) -m dasklab.notebook stop; fi
+down: notebook-stop ## Stop and remove the cluster's containers (volumes are kept, but for elastic workers' scratch volumes); stop JupyterLab
 	@$(COMPOSE) down --remove-orphans
 	@# ComposeCluster's workers: compose removes their containers (they carry its
 	@# labels) but not their anonymous volumes, which nothing would use again.

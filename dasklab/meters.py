@@ -29,6 +29,18 @@ def machine_busy_s() -> float:
     return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0)
 
 
+def cores_used(seconds: float, meters: dict) -> dict[str, float]:
+    """Cores used over a window of `seconds`, per meter (each a () -> CPU
+    seconds so far: machine_busy_s, a container's or a process's CPU)."""
+    import time
+
+    before = {k: f() for k, f in meters.items()}
+    start = time.monotonic()
+    time.sleep(seconds)  # the measuring window itself, not a wait for a condition
+    wall = time.monotonic() - start
+    return {k: (f() - before[k]) / wall for k, f in meters.items()}
+
+
 class SocketMeter:
     """Bytes this process received and sent over sockets while active: what
     really passed through the client, S3 downloads and scheduler traffic

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .settings import ROOT, SettingsError, load, validate
+from .waiting import wait_until
 
 STATE = ROOT / "build" / "jupyter"
 NOTEBOOKS = ROOT / "notebooks"
@@ -132,18 +133,15 @@ def running(state: Path = STATE) -> Server | None:
 
 
 def start(port: int, dashboard: str, state: Path = STATE, root_dir: Path = NOTEBOOKS,
-          timeout: float = 90, extra: tuple[str, ...] = (), say=print) -> Server:
+          timeout: float = 90, extra: tuple[str, ...] = ()) -> Server:
     """Start JupyterLab in its own session (it outlives this process) and wait
     until it answers with its token. Raises RuntimeError with the log's tail
     when it exits or does not answer in time; nothing is left running then."""
-    from .backends.compose.preflight import listener, port_free
+    from .backends.compose.preflight import port_problem
 
-    if not port_free(port):
-        who = listener(port)
-        raise RuntimeError(f"port {port} on 127.0.0.1 (NOTEBOOK_PORT) is already in use"
-                           f"{' by ' + who if who else ''}.\n"
-                           f"    Fix: put NOTEBOOK_PORT={port + 1} in .env (or stop that "
-                           "program), then `make notebook`.")
+    problem = port_problem("NOTEBOOK_PORT", port, {port}, then="make notebook")
+    if problem:
+        raise RuntimeError(problem)
     state.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(24)
     log = state / "server.log"
@@ -157,18 +155,16 @@ def start(port: int, dashboard: str, state: Path = STATE, root_dir: Path = NOTEB
     saved.write_text(json.dumps({"port": port, "token": token, "pid": proc.pid,
                                  "log": str(log)}))
     saved.chmod(0o600)
-    deadline, said = time.monotonic() + timeout, 0.0
-    while answers(server.base, token) != 200:
-        waited = timeout - (deadline - time.monotonic())
-        if proc.poll() is not None or waited > timeout:
-            stop(state)
-            why = "exited" if proc.returncode is not None else f"did not answer in {timeout:.0f} s"
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-            raise RuntimeError(f"JupyterLab {why}; the end of its log ({log}):\n{tail}")
-        if waited - said >= 10:
-            said = waited
-            say(f"[notebook] JupyterLab is starting ({waited:.0f} s) ...")
-        time.sleep(0.3)
+    try:
+        wait_until(lambda: proc.poll() is not None or answers(server.base, token) == 200,
+                   timeout, "JupyterLab to answer", interval=0.3)
+    except TimeoutError:
+        pass
+    if proc.poll() is not None or answers(server.base, token) != 200:
+        stop(state)
+        why = "exited" if proc.returncode is not None else f"did not answer in {timeout:.0f} s"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"JupyterLab {why}; the end of its log ({log}):\n{tail}")
     return server
 
 
@@ -182,10 +178,9 @@ def stop(state: Path = STATE, timeout: float = 15) -> bool:
         os.killpg(server.pid, signal.SIGTERM)
     except OSError:
         return False
-    deadline = time.monotonic() + timeout
-    while _alive(server.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _alive(server.pid):
+    try:
+        wait_until(lambda: not _alive(server.pid), timeout, "JupyterLab to exit")
+    except TimeoutError:
         os.killpg(server.pid, signal.SIGKILL)
     return True
 

@@ -113,7 +113,7 @@ def render_html(result: Result) -> str:
     from html import escape
 
     color = {PASS: "green", FAIL: "firebrick", ERROR: "firebrick"}.get(result.verdict, "gray")
-    out = [f"<h4>{escape(result.name)}: <span style='color:{color}'>"
+    out = [f"<h4>{escape(result.name)}: <span data-verdict='{result.verdict}' style='color:{color}'>"
            f"{result.verdict.upper()}</span> ({result.seconds:.1f} s)</h4>"]
     if result.measurements:
         out.append(html_table([{"measurement": k, "value": v}
@@ -126,3 +126,10 @@ def render_html(result: Result) -> str:
     if result.error:
         out.append(f"<pre>{escape(result.error)}</pre>")
     return "\n".join(out)
+
+
+def verdicts_in_html(html: str) -> list[str]:
+    """The verdicts of the Results a page (an executed notebook) shows, in order."""
+    import re
+
+    return re.findall(r"data-verdict='(\w+)'", html)

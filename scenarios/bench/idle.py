@@ -21,12 +21,12 @@ import subprocess
 import sys
 import time
 
-from dasklab.backends.compose.project import Compose, side_env
+from dasklab.backends.compose.project import side_project
 from dasklab.backends.docker_api import container_cpu_s
 from dasklab.connect import try_connect, use_lab_config, wait_until
-from dasklab.meters import machine_busy_s
+from dasklab.meters import cores_used, machine_busy_s
 from dasklab.result import table_text
-from dasklab.settings import compose_files, load, memory_bytes, named_workers, validate
+from dasklab.settings import load, memory_bytes, named_workers, validate
 
 PROJECT = "dasklab-bench-idle"
 SERVICES = ("scheduler", *named_workers(), "store", "wheels")
@@ -49,32 +49,17 @@ def engine_cpu_s() -> float:
     return total
 
 
-def window(seconds: float, meters: dict) -> dict[str, float]:
-    """Cores used over `seconds` per meter (each a () -> CPU seconds so far)."""
-    before = {k: f() for k, f in meters.items()}
-    start = time.monotonic()
-    time.sleep(seconds)  # the measuring window itself, not a wait for a condition
-    wall = time.monotonic() - start
-    return {k: (f() - before[k]) / wall for k, f in meters.items()}
-
-
-def lab_idle(values: dict[str, str], seconds: float, settle: float) -> dict[str, float]:
-    env = side_env("172.29.89")
-    compose = Compose(project=PROJECT, env=env, files=tuple(compose_files(values)))
-    compose.run("down", "-v", "--timeout", "5", check=False)
-    try:
-        compose.run("up", "-d", "--wait", "--wait-timeout", "180")
-        client = wait_until(lambda: try_connect(f"tcp://127.0.0.1:{env['SCHEDULER_PORT']}"),
-                            60, "the scheduler to answer")
+def lab_idle(seconds: float, settle: float) -> dict[str, float]:
+    with side_project(PROJECT, "172.29.89", services=()) as compose:
+        address = f"tcp://127.0.0.1:{compose.env['SCHEDULER_PORT']}"
+        client = wait_until(lambda: try_connect(address), 60, "the scheduler to answer")
         wait_until(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) >= 3, 60,
                    "3 workers to register")
         client.close()  # idle means no client either
         time.sleep(settle)  # let start-up work finish before the window (not a condition wait)
         meters = {"machine": machine_busy_s, "engine": engine_cpu_s}
         meters |= {s: (lambda s=s: container_cpu_s(PROJECT, s)) for s in SERVICES}
-        return window(seconds, meters)
-    finally:
-        compose.run("down", "-v", "--timeout", "10", check=False)
+        return cores_used(seconds, meters)
 
 
 LOCAL = """
@@ -127,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     floor, lab, local = [], [], []
     for i in range(args.runs):
         print(f"[bench-idle] run {i + 1}/{args.runs}: nothing running ...", end=" ", flush=True)
-        floor.append(window(args.seconds, {"machine": machine_busy_s})["machine"])
+        floor.append(cores_used(args.seconds, {"machine": machine_busy_s})["machine"])
         print(f"{floor[-1]:.3f} cores; the lab idle ...", end=" ", flush=True)
-        lab.append(lab_idle(values, args.seconds, args.settle))
+        lab.append(lab_idle(args.seconds, args.settle))
         print(f"{lab[-1]['machine']:.3f}; LocalCluster idle ...", end=" ", flush=True)
         local.append(local_idle(values, args.seconds, args.settle))
         print(f"{local[-1]['machine']:.3f}", flush=True)

@@ -16,7 +16,7 @@ import statistics
 import time
 
 from dasklab.connect import open_lab_or_exit
-from dasklab.meters import machine_busy_s
+from dasklab.meters import cores_used, machine_busy_s
 from dasklab.datasets import bucket, s3
 from dasklab.backends.docker_api import container_cpu_s
 from dasklab.progress import phase
@@ -73,10 +73,8 @@ def single_thread(path: str, groups: int, parts: int) -> dict:
 
 def background(cores: float, seconds: float = 10.0) -> float:
     """Share of the machine busy while the cluster has no work: healthchecks,
-    heartbeats, the engine. Measured over `seconds`, untimed otherwise."""
-    start, t0 = machine_busy_s(), time.monotonic()
-    time.sleep(seconds)  # a measuring window, not a wait for a condition
-    return (machine_busy_s() - start) / ((time.monotonic() - t0) * cores)
+    heartbeats, the engine."""
+    return cores_used(seconds, {"machine": machine_busy_s})["machine"] / cores
 
 
 def main() -> int:

@@ -5,7 +5,6 @@ by headless Chromium. Screenshots under reports/notebook/."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 import urllib.error
@@ -15,6 +14,7 @@ import pytest
 
 from dasklab import REPORTS, free_port, wait_until
 from dasklab import notebook
+from dasklab.result import verdicts_in_html
 from dasklab.settings import ROOT
 
 FIRST = "01-cast-of-characters.ipynb"
@@ -159,6 +159,6 @@ def test_first_notebook_runs_in_jupyterlab_with_the_task_stream_beside_it(server
           f"{seen['bars']}; screenshots in {SHOTS}")
     assert not state["errors"], state["errors"]
     assert state["last_has_output"], "the last cell should have printed its output"
-    verdicts = re.findall(r"<span style='color:\w+'>([A-Z]+)</span>", state["html"])
-    assert verdicts == ["PASS"], f"the tour's verdict in the page: {verdicts}"
+    verdicts = verdicts_in_html(state["html"])
+    assert verdicts == ["pass"], f"the tour's verdict in the page: {verdicts}"
     assert seen["bars"] > before, "the Task Stream pane should draw the notebook's tasks"

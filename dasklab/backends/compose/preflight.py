@@ -97,19 +97,23 @@ def next_free(port: int, taken: set[int]) -> int:
     return port + 1
 
 
+def port_problem(name: str, port: int, taken: set[int], then: str = "make up") -> str | None:
+    """None when `port` is free on 127.0.0.1; else who holds it and the fix."""
+    if port_free(port):
+        return None
+    who = listener(port)
+    return (f"port {port} on 127.0.0.1 ({name}) is already in use"
+            f"{' by ' + who if who else ''}.\n"
+            f"    Fix: put {name}={next_free(port, taken)} in .env (or stop that program), "
+            f"then `{then}`.")
+
+
 def port_problems(values: dict[str, str], project: str) -> list[str]:
-    out, own = [], own_ports(project)
+    own = own_ports(project)
     chosen = {int(values[name]) for name in PORTS}
-    for name in PORTS:
-        port = int(values[name])
-        if port in own or port_free(port):
-            continue
-        who = listener(port)
-        fix = next_free(port, chosen)
-        out.append(f"port {port} on 127.0.0.1 ({name}) is already in use"
-                   f"{' by ' + who if who else ''}.\n"
-                   f"    Fix: put {name}={fix} in .env (or stop that program), then `make up`.")
-    return out
+    found = (port_problem(name, int(values[name]), chosen) for name in PORTS
+             if int(values[name]) not in own)
+    return [problem for problem in found if problem]
 
 
 def subnet_problems(values: dict[str, str], project: str) -> list[str]:

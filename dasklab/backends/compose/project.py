@@ -36,8 +36,7 @@ def side_env(network_prefix: str) -> dict[str, str]:
     its own free loopback ports and its own network. Compose and the lab read
     them before .env."""
     return {"SCHEDULER_PORT": str(free_port()), "DASHBOARD_PORT": str(free_port()),
-            "S3_PORT": str(free_port()), "NOTEBOOK_PORT": str(free_port()),
-            "NETWORK_PREFIX": network_prefix}
+            "S3_PORT": str(free_port()), "NETWORK_PREFIX": network_prefix}
 
 
 @dataclass(frozen=True)
