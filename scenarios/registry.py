@@ -173,7 +173,57 @@ def run(name: str, lab, **params) -> Result:
     mod = module(name)
     shipping = lab_code_by_value() if getattr(lab, "backend", None) == "none" else nullcontext()
     with shipping:
-        return _run(name, mod, lab, params)
+        result = _run(name, mod, lab, params)
+    _record(name, lab, params, result)
+    return result
+
+
+# `make test` runs a scenario once for every test that checks it: the notebooks'
+# kernels record each run here (tests/conftest.py sets the folder for the
+# session), and a test asking for the same scenario with the same parameters
+# reads that run instead of repeating it (`recorded`).
+RUNS_DIR = "DASKLAB_RUNS_DIR"
+
+
+def _run_file(name: str, lab, params: dict):
+    import hashlib
+    import json
+    import os
+    from pathlib import Path
+
+    # The same cluster (a swarm test's stack is not the test cluster), and
+    # tuples and lists alike: a notebook's ((1, 2),) is a test's ((1, 2),).
+    scheduler = getattr(getattr(getattr(lab, "client", None), "scheduler", None), "address", "")
+    key = json.dumps([scheduler, params], sort_keys=True, default=repr)
+    return Path(os.environ[RUNS_DIR]) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.pickle"
+
+
+def _record(name: str, lab, params: dict, result: Result) -> None:
+    import os
+    import pickle
+
+    if not os.environ.get(RUNS_DIR):
+        return
+    try:
+        # Pickle, not JSON: the reader is the same Python, and numbers keep their types.
+        _run_file(name, lab, params).write_bytes(pickle.dumps(result))
+    except Exception as e:  # noqa: BLE001 - the test that wanted it runs the scenario itself
+        print(f"[registry] could not record the run of {name}: {e!r}")
+
+
+def recorded(name: str, lab, **params) -> Result | None:
+    """A passed run of `name` on `lab`'s cluster with exactly these parameters,
+    made earlier in this test session (by a notebook's kernel), or None."""
+    import os
+    import pickle
+
+    if not os.environ.get(RUNS_DIR):
+        return None
+    path = _run_file(name, lab, params)
+    if not path.exists():
+        return None
+    result = pickle.loads(path.read_bytes())
+    return result if result.passed else None
 
 
 def _run(name: str, mod: ModuleType, lab, params: dict) -> Result:

@@ -32,8 +32,13 @@ def pytest_collection_modifyitems(items):
     # Docker-free tests first: quick feedback before the test cluster starts.
     # Then the Swarm tests, before the test cluster exists: leaving a swarm
     # drops the DNS names on bridge networks that existed meanwhile (tests/swarm).
-    items.sort(key=lambda item: (item.get_closest_marker("integration") is not None,
-                                 "tests/swarm/" not in item.nodeid.replace("\\", "/")))
+    # Then the notebooks, whose scenario runs later tests reuse (`scenario`).
+    def order(item):
+        path = item.nodeid.replace("\\", "/")
+        return (item.get_closest_marker("integration") is not None,
+                "tests/swarm/" not in path, "tests/notebooks/" not in path)
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +106,37 @@ def _save_compose_evidence(compose: Compose) -> None:
 
 
 @pytest.fixture(scope="session")
-def lab(docker_services):
+def shared_runs(tmp_path_factory):
+    """Where this session's scenario runs are recorded (scenarios/registry.py),
+    the notebooks' kernels included: they inherit the environment."""
+    from scenarios.registry import RUNS_DIR
+
+    saved = os.environ.get(RUNS_DIR)
+    os.environ[RUNS_DIR] = str(tmp_path_factory.mktemp("runs"))
+    yield
+    os.environ.pop(RUNS_DIR) if saved is None else os.environ.__setitem__(RUNS_DIR, saved)
+
+
+@pytest.fixture
+def scenario(lab):
+    """`scenario(name, **params)`: the scenario's Result. A run with the same
+    parameters that passed earlier in this session (a notebook's, at CI size)
+    is reused, not repeated: one run, checked by the notebook and by the test."""
+    from scenarios import registry
+
+    def run(name: str, **params):
+        result = registry.recorded(name, lab, **params)
+        if result is not None:
+            print(f"[tests] {name}: the run a notebook made earlier in this session "
+                  f"({result.seconds:.1f} s), not run again")
+            return result
+        return registry.run(name, lab, **params)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def lab(docker_services, shared_runs):
     from dasklab import open_lab
 
     from dasklab import timelimit

@@ -2,12 +2,11 @@
 metrics agree with Docker's per-container CPU accounting, and the labels a
 bill would filter on are on the containers."""
 
-from scenarios import registry
 from dasklab.backends.docker_api import project_containers
 
 
-def test_costs_per_tag_agree_with_docker_and_order_the_tags_the_same(lab):
-    result = registry.run("costs", lab, tasks=6, iterations=600_000, ratio=3)
+def test_costs_per_tag_agree_with_docker_and_order_the_tags_the_same(lab, scenario):
+    result = scenario("costs", tasks=6, iterations=600_000, ratio=3)
     assert result.passed, result.notes + [result.error or ""]
     rows = {r["tag"]: r for r in result.tables["per_tag"]}
     etl, train = rows["etl"], rows["train"]

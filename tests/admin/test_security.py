@@ -1,11 +1,10 @@
 """The security scenario on the test cluster: the audit's verdict, the
 least-privilege refusals and the scheduler running a client's payload."""
 
-from scenarios import registry
 
 
-def test_security_audit_least_privilege_and_the_scheduler_lesson(lab):
-    result = registry.run("security", lab)
+def test_security_audit_least_privilege_and_the_scheduler_lesson(lab, scenario):
+    result = scenario("security")
     assert result.passed, result.notes + [result.error or ""]
     rows = {r["service"]: r for r in result.tables["audit"]}
     assert set(rows) >= {"scheduler", "worker-1", "worker-2", "worker-3", "store", "wheels"}

@@ -5,7 +5,6 @@ import operator
 import pytest
 from distributed import wait
 
-from scenarios import registry
 from dasklab import wait_until
 from dasklab.settings import named_workers
 
@@ -40,8 +39,8 @@ def test_computation_round_trips_and_is_correct(lab):
     assert len(ran_on) >= 2
 
 
-def test_tour_scenario_passes(lab):
-    result = registry.run("tour", lab)
+def test_tour_scenario_passes(lab, scenario):
+    result = scenario("tour")
     assert result.verdict == "pass", result.notes + [result.error or ""]
     rows = {row["name"]: row for row in result.tables["workers"]}
     assert set(rows) == WORKERS

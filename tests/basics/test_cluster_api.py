@@ -37,8 +37,8 @@ def cluster(lab):
     assert leftovers(PROJECT) == ([], []), "close() should remove every elastic container and volume"
 
 
-def test_manual_scenario_runs_by_hand_and_leaves_nothing(lab):
-    result = registry.run("manual", lab)
+def test_manual_scenario_runs_by_hand_and_leaves_nothing(lab, scenario):
+    result = scenario("manual", n=50)
     assert result.verdict == "pass", result.notes + [result.error or ""]
     m = result.measurements
     assert m["sum of squares"] == m["expected"]
@@ -141,9 +141,9 @@ def test_scaling_scenario_keeps_results_and_adapts_without_flapping(lab):
     assert leftovers("dasklab-scaling") == ([], [])
 
 
-def test_sizing_scenario_pure_python_prefers_processes(lab):
+def test_sizing_scenario_pure_python_prefers_processes(lab, scenario):
     started = time.monotonic()
-    result = registry.run("sizing", lab, layouts=((1, 2), (2, 1)), total_memory="1GiB",
+    result = scenario("sizing", layouts=((1, 2), (2, 1)), total_memory="1GiB",
                           tasks=8, scale=0.5)
     assert result.verdict == "pass", result.notes + [result.error or ""]
     m = result.measurements

@@ -1,11 +1,10 @@
 """Integration tests: the "distributed data" scenarios, at CI sizes."""
 
-from scenarios import registry
 from dasklab.settings import named_workers
 
 
-def test_source_data_workers_read_directly(lab):
-    r = registry.run("source-data", lab, files=6, rows=40_000)
+def test_source_data_workers_read_directly(lab, scenario):
+    r = scenario("source-data", files=6, rows=40_000)
     m = r.measurements
     assert r.verdict == "pass", r.notes + [r.error or ""]
     # (a) every byte of the dataset came into the client and went out again.
@@ -16,8 +15,8 @@ def test_source_data_workers_read_directly(lab):
     assert "FileNotFoundError" in m["trap_error"]
 
 
-def test_scatter_vs_embedding_and_lost_scattered_data(lab):
-    r = registry.run("scatter", lab, size_mb=16, tasks=4)
+def test_scatter_vs_embedding_and_lost_scattered_data(lab, scenario):
+    r = scenario("scatter", size_mb=16, tasks=4)
     m = r.measurements
     assert r.verdict == "pass", r.notes + [r.error or ""]
     assert m["embedded_client_sent"] >= 4 * m["object_bytes"]
@@ -28,8 +27,8 @@ def test_scatter_vs_embedding_and_lost_scattered_data(lab):
     assert set(lab.workers_by_name()) == set(named_workers())
 
 
-def test_worker_local_data_follows_the_volume(lab):
-    r = registry.run("worker-local", lab, rows=10_000)
+def test_worker_local_data_follows_the_volume(lab, scenario):
+    r = scenario("worker-local", rows=10_000)
     m = r.measurements
     assert r.verdict == "pass", r.notes + [r.error or ""]
     assert m["digest_read_back"] == m["digest_written"] == m["digest_after_restart"]
@@ -37,9 +36,9 @@ def test_worker_local_data_follows_the_volume(lab):
     assert m["exists_after_new_volume"] is False
 
 
-def test_output_is_complete_verified_and_never_partial(lab):
+def test_output_is_complete_verified_and_never_partial(lab, scenario):
     # 4 x 600k rows = 77 MB in memory: enough for the client's peak to show.
-    r = registry.run("output", lab, partitions=4, rows=600_000)
+    r = scenario("output", partitions=4, rows=600_000)
     m = r.measurements
     assert r.verdict == "pass", r.notes + [r.error or ""]
     assert m["a_objects"] == m["a_objects_verified"] == 4

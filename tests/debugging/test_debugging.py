@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scenarios import registry
 
 
-def test_debugging_finds_the_bad_record_three_ways_and_writes_an_offline_report(lab):
-    r = registry.run("debugging", lab, records=40, hot_tasks=6, hot_seconds=0.3)
+def test_debugging_finds_the_bad_record_three_ways_and_writes_an_offline_report(lab, scenario):
+    r = scenario("debugging", records=40, hot_tasks=6, hot_seconds=0.3)
     assert r.verdict == "pass", r.notes + [r.error or ""]
     rows = {row["claim"]: row for row in r.tables["one bad record, three ways"]}
     assert all(row["holds"] for row in rows.values())
@@ -30,8 +29,8 @@ def test_debugging_finds_the_bad_record_three_ways_and_writes_an_offline_report(
     assert int(re.search(r"number of tasks: (\d+)", html).group(1)) >= 6
 
 
-def test_best_practices_each_fix_wins_on_counts_or_bytes(lab):
-    r = registry.run("best-practices", lab, tiny=2000, big_mb=20, loop=6, gather_mb=80)
+def test_best_practices_each_fix_wins_on_counts_or_bytes(lab, scenario):
+    r = scenario("best-practices", tiny=2000, big_mb=20, loop=6, gather_mb=80)
     assert r.verdict == "pass", r.notes + [r.error or ""]
     rows = {row["measure"]: row for row in r.tables["anti-pattern vs fix"]}
     assert len(rows) == 6 and all(row["holds"] for row in rows.values())

@@ -30,8 +30,8 @@ def test_spill_goes_to_each_workers_own_volume(lab):
     assert set(lab.workers_by_name()) == WORKERS
 
 
-def test_stealing_moves_tasks_off_the_busy_worker(lab):
-    r = registry.run("stealing", lab, tasks=36, seconds=0.4)
+def test_stealing_moves_tasks_off_the_busy_worker(lab, scenario):
+    r = scenario("stealing", tasks=36, seconds=0.4)
     m = _passed(r)
     assert m["steals"] > 0 and m["stolen_share"] > 0.3
     runs = {row["run"]: row for row in r.tables["runs"]}
@@ -39,8 +39,8 @@ def test_stealing_moves_tasks_off_the_busy_worker(lab):
     assert strict.get("on worker-1") == 36 and strict["steals"] == 0
 
 
-def test_worker_loss_recomputes_and_worker_returns(lab):
-    r = registry.run("worker-loss", lab, tasks=60, seconds=0.4)
+def test_worker_loss_recomputes_and_worker_returns(lab, scenario):
+    r = scenario("worker-loss", tasks=60, seconds=0.4)
     m = _passed(r)
     assert m["result_correct"] is True
     assert m["keys_lost_recomputed"] > 0

@@ -17,8 +17,8 @@ def _passed(result):
     return result
 
 
-def test_tasks_every_policy_is_proven_by_the_cluster(lab):
-    r = _passed(registry.run("tasks", lab))
+def test_tasks_every_policy_is_proven_by_the_cluster(lab, scenario):
+    r = _passed(scenario("tasks"))
     for title in ("submit, map, compute, persist", "restrictions", "retries"):
         assert r.tables[title] and all(row["holds"] for row in r.tables[title]), title
     (prio,) = r.tables["priorities (worker-1's two threads busy, then released)"]
@@ -31,8 +31,8 @@ def test_tasks_every_policy_is_proven_by_the_cluster(lab):
     assert set(lab.workers_by_name()) == set(named_workers())  # GPU worker gone
 
 
-def test_find_data_second_client_finds_everything(lab):
-    r = _passed(registry.run("find-data", lab))
+def test_find_data_second_client_finds_everything(lab, scenario):
+    r = _passed(scenario("find-data", n=8))
     assert len(r.tables["proofs"]) == 12 and all(row["holds"] for row in r.tables["proofs"])
     assert r.measurements["dataset"] not in lab.client.list_datasets()  # unpublished after
 
