@@ -140,7 +140,7 @@ bench-recovery: up ## Worker-loss run vs no-fault run, same work: time ratio and
 bench-spill: up ## Spill write throughput vs raw sequential write on the same worker volume
 	@$(PY) -m scenarios.bench.spill
 
-bench-faults: up ## Per fault (worker kill/pause, partition, scheduler kill, store pause): time to usable and to full strength, medians of 3
+bench-faults: prereqs images ## Per fault (worker kill/pause, partition, scheduler kill, store pause): time to usable and to full strength, FAILOVER=default beside fast, each on a cluster of its own; what fast costs
 	@$(PY) -m scenarios.bench.faults $(ARGS)
 
 bench-scoring: up ## Batch scoring: cluster rows/s vs cores x single-thread predict rows/s (efficiency, goal >= 0.75), CPU budget

@@ -24,7 +24,7 @@ from .backends import resources_for
 from .backends.base import Resources
 from .backends.compose.project import Compose
 from .faults import Nemesis
-from .settings import CERTS, ROOT, compose_files, host_s3_env, load, validate
+from .settings import CERTS, ROOT, compose_files, failover_config, host_s3_env, load, validate
 
 CONNECT_TIMEOUT = 10  # seconds; the promise is "a clear message within 10 s"
 
@@ -41,6 +41,11 @@ def use_lab_config(values: dict[str, str] | None = None) -> None:
 
     if "DASK_CONFIG" not in os.environ:
         os.environ["DASK_CONFIG"] = str(ROOT / "compose" / "dask.yaml")
+        dask.config.refresh()
+    failover = failover_config(values or {})
+    if failover and any(os.environ.get(k) != v for k, v in failover.items()):
+        # FAILOVER=fast: the client gives up on a peer as soon as the cluster does.
+        os.environ.update(failover)
         dask.config.refresh()
     if values is not None and values.get("TLS") == "on":
         dask.config.set(tls_config(CERTS))

@@ -165,6 +165,9 @@ VARIABLES: dict[str, Var] = {
         Var("TLS", "off", _check_choice("off", "on"), "off",
             "on: mutual TLS between scheduler, nannies, workers and clients (compose/tls.yml; "
             "`make up` makes the certificates under build/certs). See README, 'Security'."),
+        Var("FAILOVER", "default", _check_choice("default", "fast"), "default",
+            "fast: Dask gives up on a frozen, cut-off or lost peer within seconds instead of "
+            "30-60 s (compose/fast-failover.yml; docs/scenarios.md, 'Choosing timeouts')."),
         # Roughly a general-purpose cloud VM's on-demand price split into its
         # two meters (a 4-core 16 GiB VM at about 0.19 per hour); set your own.
         Var("PRICE_CORE_HOUR", "0.032", _check_price, "0.032",
@@ -206,9 +209,25 @@ def compose_files(values: dict[str, str], rogue: bool = False) -> list[str]:
         files.append("compose/minio.yml")
     if tls:
         files.append("compose/tls.yml")
+    if values.get("FAILOVER", "default") == "fast":
+        files.append(FAST_FAILOVER)
     if rogue:
         files += ["compose/rogue-worker.yml"] + (["compose/rogue-worker-tls.yml"] if tls else [])
     return files
+
+
+FAST_FAILOVER = "compose/fast-failover.yml"
+
+
+def failover_config(values: dict[str, str]) -> dict[str, str]:
+    """The Dask settings FAILOVER=fast gives every container, as the
+    DASK_DISTRIBUTED__... variables of compose/fast-failover.yml (the one
+    place they are written): the host client applies the same ones."""
+    if values.get("FAILOVER", "default") != "fast":
+        return {}
+    import yaml
+
+    return dict(yaml.safe_load((ROOT / FAST_FAILOVER).read_text())["x-fast-failover"])
 
 
 def reference_bucket(values: dict[str, str]) -> str:
@@ -279,7 +298,7 @@ def problems(values: dict[str, str]) -> list[str]:
 # in `docker compose kill worker-2`) and every later command read them from
 # .env (COMPOSE_FILE there is derived from them), so one given only in the
 # environment would half-apply: a TLS client against a plain cluster, say.
-SHAPE = ("TLS", "STORE_BACKEND")
+SHAPE = ("TLS", "STORE_BACKEND", "FAILOVER")
 
 
 def environment_conflicts(path: Path = ENV_FILE, environ: dict[str, str] | None = None) -> list[str]:
@@ -313,7 +332,7 @@ def validate(values: dict[str, str]) -> dict[str, str]:
 def init_env_file(path: Path = ENV_FILE) -> list[str]:
     """Append every variable missing from `path` with its default (secrets
     freshly generated). Never rewrites a value that is already there, except
-    the derived COMPOSE_FILE line, kept in step with STORE_BACKEND and TLS."""
+    the derived COMPOSE_FILE line, kept in step with STORE_BACKEND, TLS and FAILOVER."""
     existing = parse_env_file(path)
     added = [name for name in VARIABLES if name not in existing]
     if added:
@@ -342,7 +361,7 @@ def _sync_compose_file(path: Path) -> None:
         return
     keep = [l for l in path.read_text().splitlines()
             if not l.startswith("COMPOSE_FILE=") and "derived from STORE_BACKEND" not in l]
-    keep += ["# Compose files, derived from STORE_BACKEND and TLS by `make up` (do not edit).",
+    keep += ["# Compose files, derived from STORE_BACKEND, TLS and FAILOVER by `make up` (do not edit).",
              f"COMPOSE_FILE={wanted}"]
     path.write_text("\n".join(keep) + "\n")
 

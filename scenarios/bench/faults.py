@@ -8,16 +8,30 @@ of 6 small tasks, each writing a tiny object to the store, completes within
 1.5 s, which is also the resolution), and from the heal until full strength
 (3 workers registered and the probe completes). A fault whose effect outlasts the hold shows "usable" later
 than the heal; one the cluster routes around shows "usable" at once.
+
+With `--profiles default,fast` (the default) each profile gets a cluster of
+its own (project dasklab-bench-faults, 1 GiB workers, FAILOVER set), started
+and removed in turn, and one table shows both. On each, what the profile
+costs is counted too: workers the scheduler gave up on for missing heartbeats
+(its `worker-ttl-timed-out` events) while a task held the GIL for `--gil`
+seconds, and while the spill scenario pushed 1.5x the memory target to disk.
+`--profiles running` measures the running `make up` cluster instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
+from contextlib import contextmanager
 
 from dasklab import named_workers, progress, s3, wait_until
-from dasklab.connect import open_lab
+from dasklab.backends.compose.project import side_project
+from dasklab.connect import open_lab, open_lab_or_exit
+from dasklab.settings import failover_config
+
+PROJECT, NETWORK = "dasklab-bench-faults", "172.29.96"
 
 FAULTS = {
     "worker kill": lambda f: f.killed("worker-2"),
@@ -81,31 +95,144 @@ def measure(lab, name: str, hold: float) -> tuple[float, float]:
     return usable_at - start, time.monotonic() - healed
 
 
+def hold_the_gil(seconds: float) -> float:
+    """One C call that never releases the GIL (sum over a range runs no
+    bytecode), sized on this worker to last `seconds`: the worker's event loop,
+    heartbeats included, stands still meanwhile. Returns the seconds it took."""
+    start = time.perf_counter()
+    sum(range(1_000_000))
+    per_million = time.perf_counter() - start
+    start = time.perf_counter()
+    sum(range(int(seconds / per_million * 1_000_000)))
+    return time.perf_counter() - start
+
+
+def ttl_removals(lab) -> int:
+    """Workers the scheduler has given up on for missing heartbeats so far."""
+    events = lab.client.get_events("scheduler")
+    return sum(len(msg.get("workers", ())) for _, msg in events
+               if isinstance(msg, dict) and msg.get("action") == "worker-ttl-timed-out")
+
+
+def false_removals(lab, gil_s: float) -> dict[str, int | float]:
+    """What a profile costs: heartbeat removals of workers that were only busy."""
+    from distributed import wait
+
+    from scenarios import registry
+
+    out = {}
+    before = ttl_removals(lab)
+    futures = [lab.client.submit(hold_the_gil, gil_s, workers=[name], pure=False)
+               for name in named_workers()]  # one on each worker
+    wait(futures, timeout=gil_s * 10 + 120)
+    held = [f.result(timeout=10) for f in futures if f.status == "finished"]
+    lab.client.cancel(futures)
+    out["GIL held (s)"] = round(max(held), 1) if held else float("nan")
+    lab.wait_for_workers(set(named_workers()), timeout=120)
+    out["removed during GIL-bound tasks"] = ttl_removals(lab) - before
+    before = ttl_removals(lab)
+    spill = registry.run("spill", lab, factor=1.5, chunk_mb=64)
+    out["spill verdict"] = spill.verdict
+    out["removed during spill"] = ttl_removals(lab) - before
+    return out
+
+
+@contextmanager
+def profile_lab(profile: str):
+    """A cluster of its own with FAILOVER=profile, the client set up to match;
+    removed on the way out, the process's settings put back."""
+    settings = {"FAILOVER": profile, "WORKER_MEMORY": "1GiB"}
+    print(f"[bench-faults] starting a cluster with FAILOVER={profile} ({PROJECT}) ...", flush=True)
+    with side_project(PROJECT, NETWORK, services=(), settings=settings) as compose:
+        keys = {*compose.env, "DASKLAB_PROJECT", *failover_config({"FAILOVER": "fast"})}
+        saved = {k: os.environ.get(k) for k in keys}
+        os.environ.update({**compose.env, "DASKLAB_PROJECT": PROJECT})
+        lab = None
+        try:
+            lab = open_lab(PROJECT)
+            lab.wait_for_workers(set(named_workers()), timeout=120)
+            yield lab
+        finally:
+            if lab is not None:
+                lab.close()
+            for k, v in saved.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+            import dask
+
+            dask.config.refresh()
+
+
+def measure_profile(lab, label: str, runs: int, hold: float, gil: float | None) -> dict:
+    results = {name: [] for name in FAULTS}
+    for run in range(runs):
+        for name in FAULTS:
+            print(f"[bench-faults] {label}, run {run + 1}/{runs}: {name} ...", end=" ", flush=True)
+            usable, full = measure(lab, name, hold)
+            results[name].append((usable, full))
+            print(f"usable after {usable:.1f} s, full strength {full:.1f} s after heal",
+                  flush=True)
+    costs = {}
+    if gil is not None:
+        print(f"[bench-faults] {label}: GIL-bound tasks of {gil:g} s, then the spill scenario ...",
+              flush=True)
+        costs = false_removals(lab, gil)
+        print(f"[bench-faults] {label}: {costs}", flush=True)
+    return {"faults": results, "costs": costs}
+
+
+def table(by_profile: dict[str, dict], runs: int, hold: float) -> str:
+    labels = list(by_profile)
+    head = f"  {'fault (held ' + format(hold, 'g') + ' s)':22}"
+    for label in labels:
+        head += f" {label + ': fault->usable':>24} {'heal->full':>11}"
+    lines = [head + f"   (seconds, medians of {runs})"]
+    for name in FAULTS:
+        line = f"  {name:22}"
+        for label in labels:
+            rows = by_profile[label]["faults"][name]
+            line += (f" {statistics.median(r[0] for r in rows):24.1f}"
+                     f" {statistics.median(r[1] for r in rows):11.1f}")
+        lines.append(line)
+    measures = list(dict.fromkeys(k for label in labels for k in by_profile[label]["costs"]))
+    for measure in measures:
+        line = f"  {measure:22}" if len(measure) <= 22 else f"  {measure}\n  {'':22}"
+        for label in labels:
+            line += f" {str(by_profile[label]['costs'].get(measure, '-')):>24} {'':11}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench-faults", description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--hold", type=float, default=10.0, help="seconds each fault lasts")
+    parser.add_argument("--profiles", default="default,fast",
+                        help="FAILOVER profiles, each on a cluster of its own, or 'running'")
+    parser.add_argument("--gil", type=float, default=8.0,
+                        help="seconds a task holds the GIL in the cost check (0: skip the check)")
     args = parser.parse_args(argv)
-    if not (1 <= args.runs <= 10 and 1 <= args.hold <= 60):
-        parser.error("--runs must be 1..10 and --hold 1..60 seconds")
+    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
+    if not (1 <= args.runs <= 10 and 1 <= args.hold <= 60 and 0 <= args.gil <= 60):
+        parser.error("--runs must be 1..10, --hold 1..60 and --gil 0..60 seconds")
+    if not profiles or not (profiles == ["running"] or set(profiles) <= {"default", "fast"}):
+        parser.error(f"--profiles {args.profiles!r}: give default, fast (or both, comma-separated), "
+                     "or running")
     progress.configure(quiet=True)  # this program prints its own lines
-    lab = open_lab()
-    results = {name: [] for name in FAULTS}
+    by_profile = {}
     try:
-        for run in range(args.runs):
-            for name in FAULTS:
-                print(f"[bench-faults] run {run + 1}/{args.runs}: {name} ...", end=" ", flush=True)
-                usable, full = measure(lab, name, args.hold)
-                results[name].append((usable, full))
-                print(f"usable after {usable:.1f} s, full strength {full:.1f} s after heal",
-                      flush=True)
+        if profiles == ["running"]:
+            lab = open_lab_or_exit()
+            try:
+                by_profile["running"] = measure_profile(lab, "running", args.runs, args.hold, None)
+            finally:
+                lab.close()
+        for profile in profiles if profiles != ["running"] else []:
+            with profile_lab(profile) as lab:
+                by_profile[profile] = measure_profile(lab, profile, args.runs, args.hold,
+                                                      args.gil or None)
     finally:
-        lab.close()
-    print(f"\n  {'fault (held ' + format(args.hold, 'g') + ' s)':24} {'fault -> usable':>16} "
-          f"{'heal -> full strength':>22}   (medians of {args.runs})")
-    for name, rows in results.items():
-        print(f"  {name:24} {statistics.median(r[0] for r in rows):14.1f} s "
-              f"{statistics.median(r[1] for r in rows):20.1f} s")
+        if by_profile:
+            print("\n" + table(by_profile, args.runs, args.hold))
     return 0
 
 

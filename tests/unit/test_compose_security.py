@@ -72,3 +72,18 @@ def test_the_rogue_workers_tls_settings_are_the_workers():
     tls = {k: v for k, v in worker["environment"].items() if k.startswith(("DASK_DISTRIBUTED__", "DASKLAB_TLS"))}
     assert {k: v for k, v in rogue["environment"].items() if k in tls} == tls
     assert rogue["secrets"] == worker["secrets"]
+
+
+def test_fast_failover_reaches_every_dask_process_and_the_client_reads_the_same_values():
+    wanted = settings.failover_config({"FAILOVER": "fast"})
+    assert set(wanted) == {"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL",
+                           "DASK_DISTRIBUTED__COMM__TIMEOUTS__TCP",
+                           "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"}
+    services = rendered(settings.FAST_FAILOVER)
+    for name in DASK_SERVICES:
+        env = services[name]["environment"]
+        assert {k: env.get(k) for k in wanted} == wanted, name
+    # Merged into the workers' environment, not replacing it: they keep their S3 key.
+    assert "AWS_ACCESS_KEY_ID" in services["worker-1"]["environment"]
+    assert settings.failover_config({"FAILOVER": "default"}) == {}
+    assert settings.compose_files({"FAILOVER": "fast", "TLS": "on"})[-1] == settings.FAST_FAILOVER

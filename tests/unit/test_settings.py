@@ -83,3 +83,5 @@ def test_tls_and_backend_select_overlays_and_compose_file_follows(tmp_path):
     assert settings.compose_files({"TLS": "off"}, rogue=True)[-1] == "compose/rogue-worker.yml"
     with pytest.raises(SettingsError, match="TLS='yes'"):
         validate({**DEFAULTS, "TLS": "yes"})
+    with pytest.raises(SettingsError, match="FAILOVER='quick'"):
+        validate({**DEFAULTS, "FAILOVER": "quick"})

@@ -89,12 +89,15 @@ class Compose:
 
 
 @contextmanager
-def side_project(project: str, network_prefix: str, services: tuple[str, ...] = ("scheduler",)):
+def side_project(project: str, network_prefix: str, services: tuple[str, ...] = ("scheduler",),
+                 settings: dict[str, str] | None = None):
     """A second project beside the user's, with only `services` started (by
     default a bare scheduler: a cluster with no static workers, for
-    ComposeCluster to fill). Removed with its volumes on the way out."""
-    compose = Compose(project=project, files=tuple(compose_files(load())),
-                      env=side_env(network_prefix))
+    ComposeCluster to fill; () starts them all), and `settings` over .env's
+    (FAILOVER=fast, say). Removed with its volumes on the way out."""
+    settings = settings or {}
+    compose = Compose(project=project, files=tuple(compose_files({**load(), **settings})),
+                      env={**side_env(network_prefix), **settings})
     compose.run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
     try:
         compose.run("up", "-d", "--wait", "--wait-timeout", "180", *services)
