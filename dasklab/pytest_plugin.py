@@ -91,7 +91,7 @@ def _fresh(config):
     from .backends.compose.project import Compose, side_env
     from .connect import open_lab
     from .evidence import save_compose
-    from .settings import ROOT, compose_files, load, named_workers
+    from .settings import ROOT, compose_files, environment, load, named_workers
 
     values = load()
     problems = _fresh_problems(values)
@@ -107,31 +107,28 @@ def _fresh(config):
         env["WORKER_THREADS"] = str(config.getoption("--dasklab-threads"))
     if config.getoption("--dasklab-memory"):
         env["WORKER_MEMORY"] = config.getoption("--dasklab-memory")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    compose = Compose(project=project, files=tuple(compose_files(load())))
-    services = [s for s in compose.run("config", "--services").stdout.split()
-                if s not in named_workers()] + list(named_workers()[:count])
-    _say(f"starting a fresh cluster {project!r} ({count} workers, network "
-         f"{env['NETWORK_PREFIX']}.0/24, scheduler on 127.0.0.1:{env['SCHEDULER_PORT']}) ...")
-    lab = None
-    try:
-        compose.run("up", "-d", "--wait", "--wait-timeout", "300", *services, timeout=420)
-        lab = open_lab(project=project)
-        lab.wait_for_workers(set(named_workers()[:count]), timeout=120)
-        yield lab
-    except BaseException:
-        folder = ROOT / "evidence" / project
-        save_compose(compose, folder)
-        _say(f"the fresh cluster's state is saved in {folder}")
-        raise
-    finally:
-        if lab is not None:
-            lab.close()
-        compose.run("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
-        _say(f"removed the fresh cluster {project!r} with its volumes")
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    with environment(env):
+        compose = Compose(project=project, files=tuple(compose_files(load())))
+        services = [s for s in compose.run("config", "--services").stdout.split()
+                    if s not in named_workers()] + list(named_workers()[:count])
+        _say(f"starting a fresh cluster {project!r} ({count} workers, network "
+             f"{env['NETWORK_PREFIX']}.0/24, scheduler on 127.0.0.1:{env['SCHEDULER_PORT']}) ...")
+        lab = None
+        try:
+            compose.run("up", "-d", "--wait", "--wait-timeout", "300", *services, timeout=420)
+            lab = open_lab(project=project)
+            lab.wait_for_workers(set(named_workers()[:count]), timeout=120)
+            yield lab
+        except BaseException:
+            folder = ROOT / "evidence" / project
+            save_compose(compose, folder)
+            _say(f"the fresh cluster's state is saved in {folder}")
+            raise
+        finally:
+            if lab is not None:
+                lab.close()
+            compose.run("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+            _say(f"removed the fresh cluster {project!r} with its volumes")
 
 
 @pytest.fixture(scope="session")

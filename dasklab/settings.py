@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -214,6 +215,19 @@ def compose_files(values: dict[str, str], rogue: bool = False) -> list[str]:
     if rogue:
         files += ["compose/rogue-worker.yml"] + (["compose/rogue-worker-tls.yml"] if tls else [])
     return files
+
+
+@contextmanager
+def environment(values: dict[str, str]):
+    """This process's environment with `values` set (settings of a second
+    cluster, say), each put back as it was on the way out."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield values
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 FAST_FAILOVER = "compose/fast-failover.yml"

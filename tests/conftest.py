@@ -6,7 +6,6 @@ logs and a cluster dump are saved first (see evidence/)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from pytest_docker.plugin import get_docker_services
 
 from dasklab.backends.compose.project import Compose, side_env
 from dasklab.evidence import save_compose
-from dasklab.settings import ROOT, compose_files, load, named_workers
+from dasklab.settings import ROOT, compose_files, environment, load, named_workers
 
 PROJECT = "dasklab-test"
 
@@ -79,24 +78,20 @@ def test_env() -> dict[str, str]:
 def docker_services(request, docker_compose_command, docker_compose_file,
                     docker_compose_project_name, docker_setup, docker_cleanup, test_env):
     """pytest-docker's cluster, but torn down even when `up` itself fails."""
-    saved = {k: os.environ.get(k) for k in test_env}
-    os.environ.update(test_env)
-    compose = Compose(project=PROJECT, files=tuple(compose_files(load())))
-    try:
-        with get_docker_services(docker_compose_command, docker_compose_file,
-                                 docker_compose_project_name, docker_setup,
-                                 docker_cleanup) as services:
-            yield services
-            if request.session.testsfailed:
-                _save_compose_evidence(compose)
-    except Exception:
-        _save_compose_evidence(compose)
-        subprocess.run(compose.cmd("down", "-v", "--remove-orphans", "--timeout", "5"),
-                       capture_output=True)
-        raise
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    with environment(test_env):
+        compose = Compose(project=PROJECT, files=tuple(compose_files(load())))
+        try:
+            with get_docker_services(docker_compose_command, docker_compose_file,
+                                     docker_compose_project_name, docker_setup,
+                                     docker_cleanup) as services:
+                yield services
+                if request.session.testsfailed:
+                    _save_compose_evidence(compose)
+        except Exception:
+            _save_compose_evidence(compose)
+            subprocess.run(compose.cmd("down", "-v", "--remove-orphans", "--timeout", "5"),
+                           capture_output=True)
+            raise
 
 
 def _save_compose_evidence(compose: Compose) -> None:
@@ -111,10 +106,8 @@ def shared_runs(tmp_path_factory):
     the notebooks' kernels included: they inherit the environment."""
     from scenarios.registry import RUNS_DIR
 
-    saved = os.environ.get(RUNS_DIR)
-    os.environ[RUNS_DIR] = str(tmp_path_factory.mktemp("runs"))
-    yield
-    os.environ.pop(RUNS_DIR) if saved is None else os.environ.__setitem__(RUNS_DIR, saved)
+    with environment({RUNS_DIR: str(tmp_path_factory.mktemp("runs"))}):
+        yield
 
 
 @pytest.fixture

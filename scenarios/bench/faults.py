@@ -21,7 +21,6 @@ seconds, and while the spill scenario pushed 1.5x the memory target to disk.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from contextlib import contextmanager
@@ -29,7 +28,8 @@ from contextlib import contextmanager
 from dasklab import named_workers, progress, s3, wait_until
 from dasklab.backends.compose.project import side_project
 from dasklab.connect import open_lab, open_lab_or_exit
-from dasklab.settings import failover_config
+from dasklab.result import table_text
+from dasklab.settings import environment, failover_config
 
 PROJECT, NETWORK = "dasklab-bench-faults", "172.29.96"
 
@@ -139,27 +139,21 @@ def false_removals(lab, gil_s: float) -> dict[str, int | float]:
 
 @contextmanager
 def profile_lab(profile: str):
-    """A cluster of its own with FAILOVER=profile, the client set up to match;
-    removed on the way out, the process's settings put back."""
+    """A cluster of its own with FAILOVER=profile, the client set up to match
+    (the profile's Dask settings in this process's environment while it lasts)."""
     settings = {"FAILOVER": profile, "WORKER_MEMORY": "1GiB"}
     print(f"[bench-faults] starting a cluster with FAILOVER={profile} ({PROJECT}) ...", flush=True)
-    with side_project(PROJECT, NETWORK, services=(), settings=settings) as compose:
-        keys = {*compose.env, "DASKLAB_PROJECT", *failover_config({"FAILOVER": "fast"})}
-        saved = {k: os.environ.get(k) for k in keys}
-        os.environ.update({**compose.env, "DASKLAB_PROJECT": PROJECT})
-        lab = None
+    with side_project(PROJECT, NETWORK, services=(), settings=settings) as compose, \
+            environment({**compose.env, "DASKLAB_PROJECT": PROJECT, **failover_config(settings)}):
+        lab = open_lab(PROJECT)
         try:
-            lab = open_lab(PROJECT)
             lab.wait_for_workers(set(named_workers()), timeout=120)
             yield lab
         finally:
-            if lab is not None:
-                lab.close()
-            for k, v in saved.items():
-                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-            import dask
+            lab.close()
+    import dask
 
-            dask.config.refresh()
+    dask.config.refresh()  # the next profile's client starts from the files again
 
 
 def measure_profile(lab, label: str, runs: int, hold: float, gil: float | None) -> dict:
@@ -181,25 +175,18 @@ def measure_profile(lab, label: str, runs: int, hold: float, gil: float | None) 
 
 
 def table(by_profile: dict[str, dict], runs: int, hold: float) -> str:
-    labels = list(by_profile)
-    head = f"  {'fault (held ' + format(hold, 'g') + ' s)':22}"
-    for label in labels:
-        head += f" {label + ': fault->usable':>24} {'heal->full':>11}"
-    lines = [head + f"   (seconds, medians of {runs})"]
+    rows = []
     for name in FAULTS:
-        line = f"  {name:22}"
-        for label in labels:
-            rows = by_profile[label]["faults"][name]
-            line += (f" {statistics.median(r[0] for r in rows):24.1f}"
-                     f" {statistics.median(r[1] for r in rows):11.1f}")
-        lines.append(line)
-    measures = list(dict.fromkeys(k for label in labels for k in by_profile[label]["costs"]))
-    for measure in measures:
-        line = f"  {measure:22}" if len(measure) <= 22 else f"  {measure}\n  {'':22}"
-        for label in labels:
-            line += f" {str(by_profile[label]['costs'].get(measure, '-')):>24} {'':11}"
-        lines.append(line)
-    return "\n".join(lines)
+        row = {f"fault (held {hold:g} s)": name}
+        for label, got in by_profile.items():
+            row[f"{label}: fault -> usable (s)"] = statistics.median(r[0] for r in got["faults"][name])
+            row[f"{label}: heal -> full (s)"] = statistics.median(r[1] for r in got["faults"][name])
+        rows.append(row)
+    costs = [{"cost": measure, **{label: got["costs"].get(measure, "-")
+                                  for label, got in by_profile.items()}}
+             for measure in dict.fromkeys(k for got in by_profile.values() for k in got["costs"])]
+    return (table_text(rows, f"medians of {runs}") +
+            ("\n\n" + table_text(costs, "what each profile costs") if costs else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ deploy into someone's cluster."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
@@ -24,7 +23,7 @@ from scenarios.basics.scaling import block, computations
 from dasklab.backends.swarm import deploy as swarm
 from dasklab.backends.compose.project import side_env, side_project
 from dasklab.backends.swarm.stack import STACK_IMAGE
-from dasklab.settings import named_workers
+from dasklab.settings import environment, named_workers
 
 STACK = "dasklab-swarmtest"
 SIDE = "dasklab-swarmside"
@@ -45,13 +44,8 @@ def stack_env():
                     "make: the Swarm tests neither deploy into it nor leave it")
     env = {**side_env("172.29.95"), "SWARM_STACK": STACK, "DASKLAB_BACKEND": "swarm",
            "WORKER_MEMORY": "1GiB"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(env):
         yield env
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 @pytest.fixture(scope="module")
