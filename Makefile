@@ -23,9 +23,9 @@ export BASE_IMAGE PYTHON
 up: preflight prereqs images ## Start the cluster (builds what is missing), wait until healthy, print endpoints
 	@$(PY) -m scenarios.admin.certs --if-tls
 	@echo "[up] starting the cluster ..."
-	@start=$$SECONDS; if $(COMPOSE) up -d --wait --wait-timeout 300; then \
-	  echo "[up] every service healthy in $$((SECONDS - start)) s"; else \
-	  echo "[up] ERROR: the cluster did not come up (Compose's words above). What exists now:" >&2; \
+	@# Waits for each service's own healthcheck, run by the lab (dasklab/backends/compose/project.py).
+	@if ! $(PY) -m dasklab.backends.compose.project up; then \
+	  echo "[up] ERROR: the cluster did not come up (the words above). What exists now:" >&2; \
 	  $(COMPOSE) ps -a --format 'table {{.Service}}\t{{.State}}\t{{.Status}}' >&2; \
 	  echo "[up] \`make logs s=<service>\` shows why; \`make down\` removes these containers (volumes are kept)." >&2; \
 	  exit 1; fi
@@ -38,7 +38,7 @@ preflight: ## Check ports, network, engine, disk and settings before `make up` b
 restart: prereqs env ## Restart every container (code under dasklab/ and scenarios/ is re-imported), wait until healthy
 	@$(PY) -m scenarios.admin.certs --if-tls
 	@$(COMPOSE) restart
-	@$(COMPOSE) up -d --wait --wait-timeout 300
+	@$(PY) -m dasklab.backends.compose.project up
 	@$(PY) -m dasklab.status
 
 certs: venv ## Make (or renew) the private CA and the TLS certificates in build/certs (TLS=on uses them)

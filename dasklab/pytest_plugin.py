@@ -115,7 +115,7 @@ def _fresh(config):
              f"{env['NETWORK_PREFIX']}.0/24, scheduler on 127.0.0.1:{env['SCHEDULER_PORT']}) ...")
         lab = None
         try:
-            compose.run("up", "-d", "--wait", "--wait-timeout", "300", *services, timeout=420)
+            compose.up(*services, timeout=420)
             lab = open_lab(project=project)
             lab.wait_for_workers(set(named_workers()[:count]), timeout=120)
             yield lab

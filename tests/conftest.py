@@ -53,7 +53,8 @@ def docker_compose_project_name() -> str:
 @pytest.fixture(scope="session")
 def docker_setup() -> list[str]:
     # Leftovers of an interrupted earlier run would clash: remove them first.
-    return ["down -v --remove-orphans --timeout 5", "up -d --wait --wait-timeout 300"]
+    # `up -d`, then the lab's own wait for every healthcheck (docker_services).
+    return ["down -v --remove-orphans --timeout 5", "up -d"]
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +85,7 @@ def docker_services(request, docker_compose_command, docker_compose_file,
             with get_docker_services(docker_compose_command, docker_compose_file,
                                      docker_compose_project_name, docker_setup,
                                      docker_cleanup) as services:
+                compose.wait_healthy(timeout=300)
                 yield services
                 if request.session.testsfailed:
                     _save_compose_evidence(compose)

@@ -68,7 +68,7 @@ def _poll_import(lab, worker: str, name: str, timeout: float = 60) -> bool:
 
 
 def _fresh_workers(lab, compose: Compose) -> None:
-    compose.run("up", "-d", "--no-deps", "--force-recreate", "--wait", *named_workers())
+    compose.up(*named_workers(), recreate=True)
     lab.wait_for_workers(set(named_workers()), timeout=90)
 
 

@@ -67,7 +67,7 @@ def what_compose_adds(lab, inspect: dict) -> list[dict]:
          "why": "a crashed or OOM-killed container comes back by itself"},
         {"concern": "healthcheck", "by hand": "none",
          "compose": "GET /health every " + w["healthcheck"]["interval"],
-         "why": "`make up` (up --wait) returns only when every process answers"},
+         "why": "`make up` returns only when every process answers its probe"},
         {"concern": "worker storage", "by hand": "the container's own layer",
          "compose": "a named volume per worker at /data",
          "why": "spill files survive a restart and stay off the image layer"},

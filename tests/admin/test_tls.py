@@ -35,7 +35,7 @@ def tls_cluster(tmp_path_factory):
     compose = Compose(project=PROJECT, files=tuple(compose_files(ENV)), env=ENV)
     compose.run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
     try:
-        compose.run("up", "-d", "--wait", "--wait-timeout", "240", "scheduler", "worker-1", "store")
+        compose.up("scheduler", "worker-1", "store", timeout=240)
         yield {"port": int(ENV["SCHEDULER_PORT"]), "rogue": rogue}
     finally:
         compose.run("down", "-v", "--remove-orphans", "--timeout", "10", check=False)

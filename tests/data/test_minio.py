@@ -27,7 +27,7 @@ ENV = {"STORE_BACKEND": "minio", "DASKLAB_PROJECT": "dasklab-minio", **side_env(
 def minio_cluster():
     compose = Compose(project="dasklab-minio", files=("docker-compose.yml", "compose/minio.yml"),
                       env=ENV)
-    compose.run("up", "-d", "--wait", "--wait-timeout", "300")
+    compose.up(timeout=300)
     try:
         yield {**os.environ, **ENV}
     finally:

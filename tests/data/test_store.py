@@ -13,7 +13,6 @@ from minio.error import S3Error
 
 from scenarios import registry
 from dasklab.backends.docker_api import container
-from dasklab import wait_until
 from dasklab.objects import minio_client
 from dasklab.settings import load, validate
 
@@ -71,11 +70,7 @@ def test_store_restart_keeps_every_object(lab, store):
     for name, data in blobs.items():
         good.put_object(bucket, name, io.BytesIO(data), len(data))
     lab.compose.run("restart", "store")
-    wait_until(lambda: container(lab.compose.project, "store").attrs["State"]
-               .get("Health", {}).get("Status") == "healthy"
-               and container(lab.compose.project, "store").reload() is None, 60,
-               "the store to be healthy again",
-               state=lambda: container(lab.compose.project, "store").attrs["State"])
+    lab.compose.wait_healthy(("store",), timeout=60)  # its own healthcheck, run until it passes
     for name, data in blobs.items():
         got = good.get_object(bucket, name).read()
         assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()

@@ -36,9 +36,12 @@ def test_what_compose_and_the_stack_share_is_equal(rendered):
     out = generate(rendered)["services"]
     for name, svc in out.items():
         src = rendered["services"][name]
-        for key in ("environment", "hostname", "healthcheck", "labels", "cap_drop",
-                    "stop_grace_period"):
+        for key in ("environment", "hostname", "labels", "cap_drop", "stop_grace_period"):
             assert svc.get(key) == src.get(key), (name, key)
+        # The same probe; Swarm probes every 3 s (its DNS waits for health, stack.py).
+        if "healthcheck" in src:
+            assert svc["healthcheck"] == {**src["healthcheck"],
+                                          "interval": stack.SWARM_HEALTH_INTERVAL}, name
         assert svc.get("read_only") == src.get("read_only"), name
         assert svc["image"] == (stack.STACK_IMAGE if src["image"] == IMAGE else src["image"])
         limits = svc["deploy"]["resources"]["limits"]

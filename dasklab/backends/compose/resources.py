@@ -97,7 +97,7 @@ class ComposeResources(Resources):
             compose.run("rm", "--stop", "--force", service)
             if volume:
                 docker_api.docker_client().volumes.get(volume).remove()
-        compose.run("up", "-d", "--wait", "--no-deps", "--force-recreate", service)
+        compose.up(service, recreate=True)
 
     def state(self, service: str) -> str:
         container = self.container(service)

@@ -21,6 +21,10 @@ from pathlib import Path
 STACK_IMAGE = "dasklab/dask:stack"  # the lab's image plus dasklab/ and scenarios/ (images/stack/)
 LAB_CODE = ("/opt/dasklab/dasklab", "/opt/dasklab/scenarios")
 RESTART_DELAY = "5s"  # Swarm's default; swarm-scale removes a retired worker within it
+# Swarm's DNS lists a task only once its healthcheck passed, and the first probe
+# runs one interval after start: Compose's 30 s (docker-compose.yml, x-health)
+# would keep "scheduler" unresolvable that long. Swarm also waits for health itself.
+SWARM_HEALTH_INTERVAL = "3s"
 
 # Kept as they are.
 KEPT = ("image", "command", "environment", "hostname", "healthcheck", "labels", "cap_drop",
@@ -126,6 +130,8 @@ def _service(name: str, svc: dict, dask_image: str, stack: str, configs: dict,
         raise StackError(f"{name}: the stack generator does not know {sorted(unknown)}: "
                          "keep, translate or drop them in dasklab/backends/swarm/stack.py")
     out = {k: svc[k] for k in KEPT if svc.get(k) is not None}
+    if "healthcheck" in out:
+        out["healthcheck"] = {**out["healthcheck"], "interval": SWARM_HEALTH_INTERVAL}
     if out.get("image") == dask_image:
         out["image"] = STACK_IMAGE
     if name.startswith("worker-"):
