@@ -16,7 +16,7 @@ export DASK_CONFIG := $(CURDIR)/compose/dask.yaml
 export BASE_IMAGE PYTHON
 
 .PHONY: help up preflight certs restart down notebook notebook-stop clean ps logs objects s3-env check-env image-extra image-rogue scenarios chaos test test-repeat test-unit \
-        swarm-up swarm-scale swarm-down k8s-manifests bench-startup bench-idle bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
+        swarm-up swarm-scale swarm-down hosts-up hosts-status hosts-down k8s-manifests bench-startup bench-idle bench-s3 bench-recovery bench-spill bench-faults bench-scaling bench-scoring \
         images base-image garage-binary venv env prereqs browser lock
 
 ##@ Cluster
@@ -91,6 +91,15 @@ swarm-scale: venv env ## Scale the stack's workers to N, retiring the removed on
 
 swarm-down: venv env ## Remove the stack and its volumes; leave the swarm if swarm-up made it
 	@$(PY) -m dasklab.backends.swarm.deploy down
+
+hosts-up: prereqs images ## N engine hosts on this machine (netns + own dockerd each, N=2 or 3), a swarm across them, the stack on it (root)
+	@$(PY) -m dasklab.backends.hosts.deploy up $(or $(N),2)
+
+hosts-status: venv ## The engine hosts, their swarm nodes and where each service runs
+	@$(PY) -m dasklab.backends.hosts.deploy status
+
+hosts-down: venv ## Remove the engine hosts: daemons, namespaces, link, rule, data; says if anything is left
+	@$(PY) -m dasklab.backends.hosts.deploy down
 
 k8s-manifests: venv env ## Write build/k8s/*.yaml for the dask-kubernetes operator, validated offline
 	@$(PY) -m dasklab.backends.k8s.manifests $(ARGS)

@@ -19,6 +19,8 @@ NEEDS = {
                   "the Swarm stack with DASKLAB_BACKEND=swarm); DASKLAB_BACKEND=none has none",
     "compose": "the Compose cluster itself (`make up`): the scenario starts containers, "
                "overlays or side clusters beside it",
+    "hosts": "the lab on more than one engine host (`sudo make hosts-up N=2`; the scenario "
+             "then runs with DASKLAB_BACKEND=hosts)",
 }
 
 
@@ -40,6 +42,8 @@ def provided(lab, wanted: frozenset[str] | None = None) -> set[str]:
         have.add("containers")
         if resources.kind == "compose":
             have.add("compose")
+        if hasattr(resources, "power_off"):
+            have.add("hosts")
     if asked("named-workers") and _named_workers(lab):
         have.add("named-workers")
     if asked("store") and bucket_ready(lab.settings):

@@ -11,6 +11,7 @@ scenario needs; the result says what).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import registry
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     from dasklab import open_lab_or_exit, progress
+
+    if "hosts" in registry.SCENARIOS[args.name].needs and not os.environ.get("DASKLAB_BACKEND"):
+        os.environ["DASKLAB_BACKEND"] = "hosts"  # only the engine hosts have what it needs
 
     progress.configure(quiet=args.quiet)
 

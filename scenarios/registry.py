@@ -28,6 +28,7 @@ class Scenario:
 
 
 STORE, NAMED, CONTAINERS, COMPOSE = "store", "named-workers", "containers", "compose"
+HOSTS = "hosts"
 
 
 def needs(*extra: str) -> frozenset[str]:
@@ -130,6 +131,14 @@ SECTIONS: dict[str, list[Scenario]] = {
                  "The object store frozen, then stopped, under writes: stall vs task error, "
                  "no partial object, incomplete uploads cleaned",
                  needs=needs(STORE, CONTAINERS)),
+        Scenario("node-loss", "scenarios.hosts.node_loss",
+                 "Host 2 of the engine hosts loses power mid-job: swarm Down, Dask's removal, "
+                 "replacements on host 1, timed; the result still right",
+                 needs=needs(NAMED, HOSTS)),
+        Scenario("drain", "scenarios.hosts.drain",
+                 "A shuffle's bytes over the hosts' links; host 2 drained for maintenance, "
+                 "its workers retired first: nothing lost",
+                 needs=needs(NAMED, HOSTS)),
     ],
     "Additional admin concerns: security, tagging and costs": [
         Scenario("security", "scenarios.admin.security",

@@ -30,12 +30,14 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
     # Docker-free tests first: quick feedback before the test cluster starts.
     # Then the Swarm tests, before the test cluster exists: leaving a swarm
-    # drops the DNS names on bridge networks that existed meanwhile (tests/swarm).
+    # drops the DNS names on bridge networks that existed meanwhile (tests/swarm);
+    # and the engine hosts' (tests/hosts), which should not share 2 cores with it.
     # Then the notebooks, whose scenario runs later tests reuse (`scenario`).
     def order(item):
         path = item.nodeid.replace("\\", "/")
         return (item.get_closest_marker("integration") is not None,
-                "tests/swarm/" not in path, "tests/notebooks/" not in path)
+                "tests/swarm/" not in path and "tests/hosts/" not in path,
+                "tests/notebooks/" not in path)
 
     items.sort(key=order)
 

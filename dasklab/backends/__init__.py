@@ -6,6 +6,8 @@ speaks to Docker (tests/unit/test_layout.py checks it).
               the preflight before `make up`
     swarm/    the same cluster as a Swarm stack: the stack generator, deploy
               (`make swarm-up/scale/down`), its resource manager
+    hosts/    the same stack on N engine hosts of this machine, each in its own
+              network namespace (`make hosts-up/down`): node loss, drain
     k8s/      manifests for the dask-kubernetes operator (`make k8s-manifests`)
     base.py   the resource manager interface the nemesis speaks
     docker_api.py  the Docker SDK calls the backends share
@@ -24,6 +26,7 @@ import importlib
 _RESOURCES = {
     "compose": "dasklab.backends.compose.resources:for_lab",
     "swarm": "dasklab.backends.swarm.resources:for_lab",
+    "hosts": "dasklab.backends.hosts.resources:for_lab",
     "none": None,
 }
 NAMES = tuple(_RESOURCES)

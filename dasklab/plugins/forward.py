@@ -1,6 +1,7 @@
 """A TCP forwarder: the Swarm stack's gateway (compose/swarm-gateway.yml).
 
     python -m dasklab.plugins.forward 8786=scheduler:8786 8787=scheduler:8787 ...
+    python -m dasklab.plugins.forward --bind 127.0.0.1 8786=10.213.0.11:8786 ...
 
 Swarm publishes a service's ports on every interface of every node; the
 lab's scheduler runs whatever it is sent, so the stack publishes nothing.
@@ -53,15 +54,20 @@ def parse(spec: str) -> tuple[int, str, int]:
     return int(listen), host, int(port)
 
 
-async def main(specs: list[str]) -> None:
+async def main(specs: list[str], bind: str = "0.0.0.0") -> None:
     servers = []
     for listen, host, port in map(parse, specs):
-        servers.append(await asyncio.start_server(_handler(host, port), "0.0.0.0", listen))
+        servers.append(await asyncio.start_server(_handler(host, port), bind, listen))
         print(f"[forward] :{listen} -> {host}:{port}", file=sys.stderr, flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    # --bind ADDRESS: the hosts' door (dasklab/backends/hosts) listens on 127.0.0.1 only.
+    bind = args.pop(1) if args[:1] == ["--bind"] and len(args) > 1 else "0.0.0.0"
+    if args[:1] == ["--bind"]:
+        args = args[1:]
+    if not args:
         raise SystemExit(__doc__)
-    asyncio.run(main(sys.argv[1:]))
+    asyncio.run(main(args, bind))

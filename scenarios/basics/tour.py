@@ -17,6 +17,7 @@ from dasklab import Result, phase, versions
 
 
 MANAGERS = {"compose": "Docker Compose here", "swarm": "Docker Swarm here (the stack)",
+            "hosts": "Docker Swarm across this machine's engine hosts (make hosts-up)",
             "none": "whatever started this cluster"}
 
 
@@ -34,6 +35,8 @@ def run(lab, expected_workers: int = 3) -> Result:
     worker_pids = lab.run_by_name(os.getpid)
     nanny_pids = lab.run_by_name(os.getpid, nanny=True)
     scheduler_host = c.run_on_scheduler(_hostname)
+    # On more than one engine host: which one each worker's task runs on.
+    placed = lab.resources.placement() if hasattr(lab.resources, "placement") else {}
 
     rows = []
     for name in sorted(workers):
@@ -42,6 +45,7 @@ def run(lab, expected_workers: int = 3) -> Result:
             "name": name,
             "address": w["address"],
             "hostname": hostnames.get(name),
+            **({"host": placed.get(name)} if placed else {}),
             "nanny_pid": nanny_pids.get(name),
             "worker_pid": worker_pids.get(name),
             "threads": w["nthreads"],
@@ -75,6 +79,14 @@ def run(lab, expected_workers: int = 3) -> Result:
         f"Resource manager: {MANAGERS[lab.backend]} (restart policy, volumes, limits); "
         "Kubernetes, YARN or Coiled in production.",
     ]
+    if placed:
+        r.measurements["scheduler_host"] = placed.get("scheduler")
+        r.measurements["hosts_with_workers"] = len({row["host"] for row in rows})
+        r.notes.append("Engine hosts: each a network namespace of this machine with its own "
+                       "dockerd; Swarm placed the scheduler, the store and worker-1 on host 1 "
+                       "and every other worker on the host with the fewest tasks.")
+        r.check(len({row["host"] for row in rows}) > 1,
+                f"the workers should spread over the hosts, found {placed}")
     r.check(all(row["nanny_pid"] != row["worker_pid"] for row in rows),
             "nanny and worker should be separate processes")
     if lab.resources is None:

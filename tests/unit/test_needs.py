@@ -68,7 +68,7 @@ def test_backend_defaults_and_bad_values(monkeypatch):
     monkeypatch.setenv("DASKLAB_BACKEND", "swarm")
     assert backend_name() == "swarm"
     monkeypatch.setenv("DASKLAB_BACKEND", "k8s")
-    with pytest.raises(SettingsError, match="DASKLAB_BACKEND='k8s'.*compose, swarm, none"):
+    with pytest.raises(SettingsError, match="DASKLAB_BACKEND='k8s'.*compose, swarm, hosts, none"):
         backend_name()
 
 

@@ -33,16 +33,21 @@ class SwarmResources(Resources):
     kind = "swarm"
     stable_addresses = False
 
-    def __init__(self, stack: str) -> None:
+    def __init__(self, stack: str, cli=docker) -> None:
         self.project = stack
+        self._cli = cli  # `docker ...` against the swarm's manager
+
+    def engines(self) -> list:
+        """Docker SDK clients of the engines that may run this stack's tasks."""
+        return [docker_api.docker_client()]
 
     def _service(self, service: str) -> str:
         return f"{self.project}_{service}"
 
     def _tasks(self, service: str, running_only: bool) -> list:
-        found = docker_api.docker_client().containers.list(
-            all=not running_only,
-            filters={"label": f"com.docker.swarm.service.name={self._service(service)}"})
+        label = {"label": f"com.docker.swarm.service.name={self._service(service)}"}
+        found = [c for engine in self.engines()
+                 for c in engine.containers.list(all=not running_only, filters=label)]
         return sorted(found, key=lambda c: c.attrs["Created"], reverse=True)
 
     def container(self, service: str) -> Any:
@@ -64,7 +69,7 @@ class SwarmResources(Resources):
                    interval=0.5, state=lambda: self.state(service))
 
     def _replicas(self, service: str, n: int) -> None:
-        docker("service", "scale", "--detach", f"{self._service(service)}={n}", timeout=180)
+        self._cli("service", "scale", "--detach", f"{self._service(service)}={n}", timeout=180)
 
     def kill(self, service: str) -> None:
         self.container(service).kill()
@@ -81,7 +86,8 @@ class SwarmResources(Resources):
     def restart(self, service: str) -> None:
         old = self.container(service).id
         # A new task replaces the old one (stopped gracefully): same volume.
-        docker("service", "update", "--force", "--detach", self._service(service), timeout=180)
+        self._cli("service", "update", "--force", "--detach", self._service(service),
+                  timeout=180)
         self._wait_running(service, old)
 
     def pause(self, service: str) -> None:
@@ -136,6 +142,7 @@ class SwarmResources(Resources):
         from ...waiting import wait_until
 
         volume = self.volume(service)
+        engine = self.container(service).client  # the volume lives on the task's engine
         self._replicas(service, 0)
         wait_until(lambda: not self._tasks(service, running_only=True), 120,
                    f"{self._service(service)}'s task to stop", interval=0.5,
@@ -144,7 +151,7 @@ class SwarmResources(Resources):
         for old in self._tasks(service, running_only=False):
             old.remove(force=True)
         if volume:
-            docker_api.docker_client().volumes.get(volume).remove()
+            engine.volumes.get(volume).remove()
         self._replicas(service, 1)
         self._wait_running(service)
 

@@ -185,9 +185,11 @@ def _workers(services: dict, count: int) -> dict:
     return out
 
 
-def generate(rendered: dict, dask_image: str, stack: str, workers: int) -> dict:
+def generate(rendered: dict, dask_image: str, stack: str, workers: int,
+             constraints: dict[str, list[str]] | None = None) -> dict:
     """The stack file for `docker stack deploy`, from `docker compose config
-    --format json` of the lab's compose files."""
+    --format json` of the lab's compose files. `constraints`: service ->
+    placement constraints replacing its own (the hosts pin some services)."""
     if workers < 1:
         raise StackError(f"workers must be at least 1, got {workers}")
     services = {n: s for n, s in rendered["services"].items() if n not in SKIPPED}
@@ -196,6 +198,8 @@ def generate(rendered: dict, dask_image: str, stack: str, workers: int) -> dict:
     volumes: set[str] = set()
     out = {name: _service(name, svc, dask_image, stack, configs, volumes)
            for name, svc in {**others, **_workers(services, workers)}.items()}
+    for name, wanted in (constraints or {}).items():
+        out[name]["deploy"]["placement"] = {"constraints": list(wanted)}
     return {
         "version": "3.9",
         "services": out,

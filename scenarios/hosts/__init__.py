@@ -1,0 +1,1 @@
+"""Outgrowing one machine: the lab on more than one engine host (make hosts-up)."""
