@@ -403,8 +403,9 @@ def leftovers() -> list[str]:
     out += [f"path {p}" for p in (RUN, DATA) if p.exists()]
     out += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob("*/dasklab-h*")]
     procs = sh("ps", "-eo", "pid,args", check=False).stdout.splitlines()
-    out += [f"process {p.strip()}" for p in procs if "dasklab-hosts" in p and "ps -eo" not in p
-            and str(os.getpid()) != p.split()[0]]
+    out += [f"process {p.strip()}" for p in procs
+            if ("dasklab-hosts" in p or "dasklab.plugins.forward --bind" in p)
+            and "ps -eo" not in p and str(os.getpid()) != p.split()[0]]
     out += [f"mount {line.split()[1]}" for line in Path("/proc/self/mounts").read_text()
             .splitlines() if "dasklab-h" in line.split()[1] and "/run/netns" not in line]
     return out
