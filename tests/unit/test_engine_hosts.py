@@ -17,7 +17,7 @@ class FakeManager(Host):
         self.answers_by_verb = answers
         self.calls: list[tuple[str, ...]] = []
 
-    def docker(self, *args, check=True, timeout=120, stdin=None):
+    def docker(self, *args, check=True, timeout=120):
         self.calls.append(args)
         return self.answers_by_verb[args[0]]
 

@@ -80,16 +80,13 @@ class Host:
     def socket(self) -> str:
         return f"unix://{self.run}/docker.sock"
 
-    def docker(self, *args: str, check: bool = True, timeout: float = 120,
-               stdin=None) -> str:
+    def docker(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         proc = subprocess.run(["docker", "-H", self.socket, *args], capture_output=True,
-                              text=stdin is None, timeout=timeout, stdin=stdin)
-        out = proc.stdout if stdin is None else proc.stdout.decode(errors="replace")
-        err = proc.stderr if stdin is None else proc.stderr.decode(errors="replace")
+                              text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise HostsError(f"{self.name}: `docker {' '.join(args)}` exited "
-                             f"{proc.returncode}: {err.strip() or out.strip()}")
-        return out.strip()
+                             f"{proc.returncode}: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc.stdout.strip()
 
     def answers(self) -> bool:
         try:
