@@ -24,7 +24,7 @@ from dasklab.backends.docker_api import image_present
 from dasklab.settings import compose_files, load, memory_bytes, named_workers, validate
 
 PROJECT = "dasklab-bench"
-GOAL = 3.0
+GOAL = 2.5  # issue 26: the lab may start at most 2.5x slower than a LocalCluster of its shape
 
 
 def compose_startup(values: dict[str, str]) -> dict[str, float]:

@@ -30,9 +30,17 @@ def _name(i: int) -> str:
 
 def publish(fs, staging: str, final: str) -> None:
     """Replace `final` with the objects under `staging` (server-side copies)."""
+    # The workers wrote the objects through their own s3fs: this process's
+    # listing cache knows nothing of them and may hold a listing from before
+    # (seen: find() came back empty and rm() raised FileNotFoundError in
+    # bench-scoring's 5th run).
+    fs.invalidate_cache()
+    staged = sorted(fs.find(staging))
+    if not staged:
+        raise FileNotFoundError(f"nothing to publish: no objects under {staging}")
     if fs.exists(final):
         fs.rm(final, recursive=True)
-    for obj in sorted(fs.find(staging)):
+    for obj in staged:
         fs.copy(obj, f"{final}/{obj.rsplit('/', 1)[1]}")
     fs.rm(staging, recursive=True)
 

@@ -10,6 +10,7 @@ warning. Shared by the scenario, its tests and `make bench-scoring`.
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,13 +185,19 @@ class Run:
     error: str | None = None
     killed_partitions: list[int] = field(default_factory=list)
     staged_when_failed: int = 0  # partitions written to staging by a run that failed
+    # Each run writes under a path of its own, so its graph's keys are its own:
+    # to_parquet's keys are a hash of the input and the path, and with one path
+    # for every run, a run submitted while the scheduler still held the last
+    # run's final key got that result back at once and wrote nothing (seen in
+    # bench-scoring's 5th run: "no objects under ....staging").
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
     def staging(self) -> str:
         """Where the run writes; published to `out` only when it completed.
         A sibling of `out`, never inside it: readers of `out` see only
         complete output (a failed run once left half its partitions there)."""
-        return self.out + ".staging"
+        return f"{self.out}.staging-{self.run_id}"
 
 
 def submit(lab, prepared: Prepared, groups_per_partition: int, out: str):
