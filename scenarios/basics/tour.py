@@ -83,8 +83,8 @@ def run(lab, expected_workers: int = 3) -> Result:
         r.measurements["scheduler_host"] = placed.get("scheduler")
         r.measurements["hosts_with_workers"] = len({row["host"] for row in rows})
         r.notes.append("Engine hosts: each a network namespace of this machine with its own "
-                       "dockerd; Swarm placed the scheduler, the store and worker-1 on host 1 "
-                       "and every other worker on the host with the fewest tasks.")
+                       "dockerd; the scheduler, the store and worker-1 are pinned to host 1, "
+                       "every other worker is free and was placed on another host.")
         r.check(len({row["host"] for row in rows}) > 1,
                 f"the workers should spread over the hosts, found {placed}")
     r.check(all(row["nanny_pid"] != row["worker_pid"] for row in rows),

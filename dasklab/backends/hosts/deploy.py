@@ -162,13 +162,15 @@ def up(n: int = 2, workers: int = 3) -> dict:
         state["image_seconds"] = copy_images(wanted, hosts)
         machine.save_state(state)
         with environment({"DOCKER_HOST": hosts[0].socket}):
-            swarm.deploy(values, STACK, workers, constraints(hosts[0]))
+            deploy_spread(values, hosts[0], workers)
             # The stack's gateway, on host 1, published on host 1's own address.
             Compose(project=f"{STACK}-gateway", files=(swarm.GATEWAY_FILE,),
                     env={"SWARM_STACK": STACK, "GATEWAY_ADDRESS": hosts[0].ip}).run("up", "-d")
             state["door_pid"] = start_door(values, hosts[0])
             machine.save_state(state)
             swarm.wait_ready(values, STACK, workers).close()
+            if spread_workers(hosts[0]):
+                swarm.wait_ready(values, STACK, workers).close()
             swarm.wait_store(values)
     except BaseException:
         log("hosts-up failed half way: taking down everything it made")
@@ -179,6 +181,35 @@ def up(n: int = 2, workers: int = 3) -> dict:
     log(f"{n} hosts up in {state['up_seconds']:.0f} s; workers: {placement(hosts[0])}; "
         "run `make scenario-node-loss`, `make scenario-drain`; `make hosts-down` to remove")
     return state
+
+
+def deploy_spread(values: dict[str, str], manager: Host, workers: int) -> None:
+    """The stack, one worker more per deploy: Swarm places a new task on the
+    host with the fewest tasks, but it counts only tasks already placed, so
+    services deployed together may all land on one host."""
+    for k in range(1, workers + 1):
+        swarm.deploy(values, STACK, k, constraints(manager))
+        deadline = time.monotonic() + 60
+        while f"worker-{k}" not in placement(manager):
+            if time.monotonic() > deadline:
+                raise HostsError(f"Swarm placed no task of worker-{k} within 60 s: "
+                                 f"{manager.docker('stack', 'ps', STACK, check=False)}")
+            time.sleep(0.2)
+
+
+def spread_workers(manager: Host) -> list[str]:
+    """Move each free worker that still landed on host 1: a forced update
+    stops its task and Swarm places the new one on the host with the fewest
+    tasks, another one. Returns those moved."""
+    pinned = set(constraints(manager))
+    moved = [s for s, node in sorted(placement(manager).items())
+             if s.startswith("worker-") and s not in pinned and node == manager.name]
+    for name in moved:
+        manager.docker("service", "update", "--force", "--detach=false", "--quiet",
+                       f"{STACK}_{name}", timeout=180)
+    if moved:
+        log(f"moved {', '.join(moved)} off {manager.name}: {placement(manager)}")
+    return moved
 
 
 def placement(manager: Host) -> dict[str, str]:
@@ -202,7 +233,7 @@ def down() -> list[str]:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + 10
-        while _alive(door) and time.monotonic() < deadline:
+        while machine.alive(door) and time.monotonic() < deadline:
             time.sleep(0.1)
     found = machine.known_hosts()
     for h in found:
@@ -211,18 +242,6 @@ def down() -> list[str]:
     left = machine.leftovers()
     log(f"removed {len(found)} hosts" + (f"; LEFT: {left}" if left else "; nothing left"))
     return left
-
-
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie of ours (the tests start and stop the door in one process)."""
-    import os
-
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: `make hosts-down` after `make hosts-up`
-    return os.path.exists(f"/proc/{pid}")
 
 
 def status() -> str:

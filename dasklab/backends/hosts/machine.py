@@ -316,6 +316,17 @@ def _wait_gone(host: Host, timeout: float) -> list[int]:
     return left
 
 
+def alive(pid: int) -> bool:
+    """Running, and not a zombie of ours: the tests start daemons and the
+    door from their own process, and a killed child stays in /proc until reaped."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (`make hosts-down` after `make hosts-up`)
+    return Path(f"/proc/{pid}").exists()
+
+
 def stop_daemons(host: Host) -> None:
     """dockerd then containerd gracefully, then anything of the host left."""
     for name in ("docker.pid", "containerd.pid"):
@@ -325,7 +336,7 @@ def stop_daemons(host: Host) -> None:
         except (OSError, ValueError):
             continue
         deadline = time.monotonic() + 20
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
     for pid in host_pids(host):
         try:
