@@ -58,7 +58,10 @@ def probe(lab, timeout: float = PROBE_S) -> bool:
     try:
         c = lab.client
         if c.status == "closed":
-            lab.reconnect()
+            # One short attempt: the probe runs while the fault is still held, and a
+            # reconnect waiting for the scheduler blocked the bench for its whole
+            # 120 s timeout (a 30 s scheduler kill read "usable after 138 s").
+            lab.reconnect(timeout=timeout)
             return False
         if c.status != "running":
             return False
